@@ -1,0 +1,349 @@
+"""Typed, validated tables: interactions, item catalog / user attributes, KG triples, links.
+
+Each constructor takes a :class:`RawTable` (strings plus source lines) and a column mapping, and
+either returns a clean table or raises :class:`DataError` naming the file, line and column of the
+first bad value. Nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from kgrec.data._io import RawTable
+from kgrec.errors import DataError
+
+AttrType = Literal["token", "tokens", "int", "float", "text"]
+ATTR_TYPES: tuple[str, ...] = ("token", "tokens", "int", "float", "text")
+
+
+def _ids(raw: RawTable, column: str, *, what: str) -> pd.Series:
+    """A required id column as stripped strings; a missing/empty id is an error."""
+    raw.require([column], what=what)
+    col = raw.frame[column]
+    values = pd.Series([None if v is None else str(v).strip() for v in col], dtype=object)
+    bad = values.isna() | (values == "")
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise raw.error(row, column, f"missing {what} id ({int(bad.sum())} such row(s))")
+    return values
+
+
+def _numbers(
+    raw: RawTable,
+    column: str,
+    *,
+    what: str,
+    value_range: tuple[float, float] | None = None,
+    integer: bool = False,
+    allow_missing: bool = False,
+) -> np.ndarray:
+    """Parse a numeric column; the first unparsable, NaN or out-of-range value is an error."""
+    col = raw.frame[column]
+    if pd.api.types.is_numeric_dtype(col.dtype):
+        values = col.to_numpy(dtype=np.float64)
+        text = None
+    else:
+        text = pd.Series([None if v is None else str(v).strip() for v in col], dtype=object)
+        values = pd.to_numeric(text.replace("", None), errors="coerce").to_numpy(dtype=np.float64)
+    nan = np.isnan(values)
+    if nan.any():
+        empty = (
+            np.zeros(len(values), bool) if text is None else (text.isna() | (text == "")).to_numpy()
+        )
+        literal_nan = (
+            nan
+            & ~empty
+            & (
+                text.str.lower().isin(["nan", "-nan", "+nan"]).to_numpy()
+                if text is not None
+                else True
+            )
+        )
+        unparsable = nan & ~empty & ~literal_nan
+        if unparsable.any():
+            row = int(np.flatnonzero(unparsable)[0])
+            raise raw.error(row, column, f"{what} {text[row]!r} is not a number")
+        if literal_nan.any():
+            row = int(np.flatnonzero(literal_nan)[0])
+            raise raw.error(row, column, f"{what} is NaN")
+        if not allow_missing:
+            row = int(np.flatnonzero(nan)[0])
+            raise raw.error(row, column, f"missing {what} ({int(nan.sum())} such row(s))")
+    finite = ~nan
+    if np.isinf(values).any():
+        row = int(np.flatnonzero(np.isinf(values))[0])
+        raise raw.error(row, column, f"{what} is infinite")
+    if value_range is not None:
+        lo, hi = value_range
+        out = finite & ((values < lo) | (values > hi))
+        if out.any():
+            row = int(np.flatnonzero(out)[0])
+            raise raw.error(
+                row,
+                column,
+                f"{what} {values[row]:g} outside the allowed range [{lo:g}, {hi:g}] "
+                f"({int(out.sum())} such row(s))",
+            )
+    if integer:
+        frac = finite & (values != np.round(values))
+        if frac.any():
+            row = int(np.flatnonzero(frac)[0])
+            raise raw.error(row, column, f"{what} {values[row]!r} is not an integer")
+    return values
+
+
+def _text(raw: RawTable, column: str) -> pd.Series:
+    col = raw.frame[column]
+    return pd.Series(["" if v is None else str(v).strip() for v in col], dtype=object)
+
+
+def _duplicates(raw: RawTable, keys: pd.DataFrame | pd.Series, column: str, what: str) -> None:
+    """Raise naming the second occurrence of the first duplicated key and where the first was."""
+    dup = keys.duplicated(keep="first").to_numpy()
+    if not dup.any():
+        return
+    row = int(np.flatnonzero(dup)[0])
+    key = keys.iloc[row]
+    if isinstance(keys, pd.DataFrame):
+        same = (keys == key).all(axis=1).to_numpy()
+        key = tuple(key)
+    else:
+        same = (keys == key).to_numpy()
+    first = int(np.flatnonzero(same)[0])
+    raise raw.error(
+        row,
+        column,
+        f"duplicate {what} {key!r} (first at {raw.unit} {int(raw.lines[first])}); "
+        f"{int(dup.sum())} duplicate row(s) in all",
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class Interactions:
+    """User-item interactions: ``user``, ``item`` (str ids), and optionally ``rating``,
+    ``timestamp``, ``review`` and any extra columns (``split``, ``weight`` ...), one row each."""
+
+    frame: pd.DataFrame
+    source: str | None = None
+    rating_range: tuple[float, float] | None = None
+
+    @classmethod
+    def from_raw(
+        cls,
+        raw: RawTable,
+        *,
+        user: str = "user",
+        item: str = "item",
+        rating: str | None = None,
+        timestamp: str | None = None,
+        review: str | None = None,
+        weight: str | None = None,
+        extra: Mapping[str, str] | None = None,
+        rating_range: tuple[float, float] | None = None,
+        on_duplicate: Literal["error", "keep"] = "error",
+    ) -> Interactions:
+        """Validate and type ``raw`` (``weight``: a non-negative count such as plays). ``extra`` maps output names to source columns to keep."""
+        needed = [c for c in (user, item, rating, timestamp, review, weight) if c] + list(
+            (extra or {}).values()
+        )
+        raw.require(needed, what="interactions")
+        out = pd.DataFrame(
+            {"user": _ids(raw, user, what="user"), "item": _ids(raw, item, what="item")}
+        )
+        if rating:
+            out["rating"] = _numbers(raw, rating, what="rating", value_range=rating_range)
+        if timestamp:
+            out["timestamp"] = _numbers(raw, timestamp, what="timestamp", allow_missing=True)
+        if review:
+            out["review"] = _text(raw, review)
+        if weight:
+            out["weight"] = _numbers(raw, weight, what="weight", value_range=(0.0, np.inf))
+        for name, col in (extra or {}).items():
+            out[name] = raw.frame[col].to_numpy()
+        if on_duplicate == "error":
+            _duplicates(raw, out[["user", "item"]], item, "user-item pair")
+        return cls(out, source=raw.path, rating_range=rating_range)
+
+    @classmethod
+    def concat(cls, parts: Sequence[Interactions], *, on_duplicate: str = "error") -> Interactions:
+        """Stack several tables (e.g. train/val/test files); duplicates across files are errors."""
+        frame = pd.concat([p.frame for p in parts], ignore_index=True)
+        if on_duplicate == "error":
+            dup = frame.duplicated(["user", "item"])
+            if dup.any():
+                r = frame[dup].iloc[0]
+                raise DataError(
+                    f"duplicate user-item pair ({r['user']!r}, {r['item']!r}) across "
+                    f"{[p.source for p in parts]}"
+                )
+        return cls(
+            frame,
+            source=", ".join(str(p.source) for p in parts),
+            rating_range=parts[0].rating_range,
+        )
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    @property
+    def users(self) -> np.ndarray:
+        return pd.unique(self.frame["user"])
+
+    @property
+    def items(self) -> np.ndarray:
+        return pd.unique(self.frame["item"])
+
+    def has(self, column: str) -> bool:
+        return column in self.frame.columns
+
+
+@dataclass(frozen=True, eq=False)
+class AttributeTable:
+    """One row per entity (an item catalog or a user table): ``id`` plus typed attributes.
+
+    ``attributes`` maps column -> type: ``token`` (categorical), ``tokens`` (multi-valued,
+    stored as tuples), ``int``/``float`` (numeric, NaN where empty), ``text`` (free text).
+    """
+
+    frame: pd.DataFrame
+    node_type: str
+    attributes: dict[str, str] = field(default_factory=dict)
+    source: str | None = None
+
+    @classmethod
+    def from_raw(
+        cls,
+        raw: RawTable,
+        *,
+        node_type: str,
+        id_column: str,
+        attributes: Mapping[str, str],
+        delimiters: Mapping[str, str] | None = None,
+        require_text: bool = False,
+    ) -> AttributeTable:
+        """Validate ``raw``: unique, non-empty ids; typed attributes; optionally non-empty text."""
+        raw.require([id_column, *attributes], what=f"{node_type} table")
+        ids = _ids(raw, id_column, what=node_type)
+        _duplicates(raw, ids, id_column, f"{node_type} id")
+        out = {"id": ids}
+        for col, typ in attributes.items():
+            if typ not in ATTR_TYPES:
+                raise DataError(
+                    f"unknown attribute type {typ!r}; use one of {list(ATTR_TYPES)}",
+                    path=raw.path,
+                    column=col,
+                )
+            if typ in ("int", "float"):
+                out[col] = _numbers(raw, col, what=col, integer=typ == "int", allow_missing=True)
+            elif typ == "tokens":
+                delim = (delimiters or {}).get(col, "|")
+                if not delim:
+                    raise DataError(
+                        "empty delimiter for a multi-valued column", path=raw.path, column=col
+                    )
+                out[col] = [
+                    tuple(
+                        v
+                        for v in (x if isinstance(x, (list, tuple)) else str(x or "").split(delim))
+                        if str(v).strip()
+                    )
+                    for x in raw.frame[col]
+                ]
+            else:
+                out[col] = _text(raw, col)
+        frame = pd.DataFrame(out)
+        text_cols = [c for c, t in attributes.items() if t == "text"]
+        if require_text and text_cols:
+            empty = np.ones(len(frame), bool)
+            for c in text_cols:
+                empty &= (frame[c] == "").to_numpy()
+            if empty.any():
+                row = int(np.flatnonzero(empty)[0])
+                raise raw.error(
+                    row,
+                    text_cols[0],
+                    f"empty text for {node_type} {ids[row]!r} "
+                    f"(all of {text_cols} are empty; {int(empty.sum())} such row(s))",
+                )
+        return cls(frame, node_type=node_type, attributes=dict(attributes), source=raw.path)
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    @property
+    def ids(self) -> np.ndarray:
+        return self.frame["id"].to_numpy()
+
+    def text_columns(self) -> list[str]:
+        return [c for c, t in self.attributes.items() if t == "text"]
+
+
+@dataclass(frozen=True, eq=False)
+class Triples:
+    """Knowledge-graph triples ``head, relation, tail`` (entity ids and relation names as str)."""
+
+    frame: pd.DataFrame
+    source: str | None = None
+
+    @classmethod
+    def from_raw(
+        cls, raw: RawTable, *, head: str = "head", relation: str = "relation", tail: str = "tail"
+    ) -> Triples:
+        raw.require([head, relation, tail], what="KG triples")
+        frame = pd.DataFrame(
+            {
+                "head": _ids(raw, head, what="head entity"),
+                "relation": _ids(raw, relation, what="relation"),
+                "tail": _ids(raw, tail, what="tail entity"),
+            }
+        )
+        return cls(frame, source=raw.path)
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    @property
+    def entities(self) -> np.ndarray:
+        return pd.unique(pd.concat([self.frame["head"], self.frame["tail"]], ignore_index=True))
+
+    @property
+    def relations(self) -> np.ndarray:
+        return pd.unique(self.frame["relation"])
+
+
+@dataclass(frozen=True, eq=False)
+class Links:
+    """Item -> KG entity links, at most one entity per item."""
+
+    frame: pd.DataFrame
+    source: str | None = None
+
+    @classmethod
+    def from_raw(cls, raw: RawTable, *, item: str = "item", entity: str = "entity") -> Links:
+        raw.require([item, entity], what="item-entity links")
+        frame = pd.DataFrame(
+            {"item": _ids(raw, item, what="item"), "entity": _ids(raw, entity, what="entity")}
+        )
+        _duplicates(raw, frame["item"], item, "linked item")
+        return cls(frame, source=raw.path)
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def check_items(self, known: np.ndarray | pd.Index, *, lines: np.ndarray | None = None) -> None:
+        """Every linked item must be a known item; the first absent one is named."""
+        absent = ~self.frame["item"].isin(pd.Index(known)).to_numpy()
+        if absent.any():
+            row = int(np.flatnonzero(absent)[0])
+            raise DataError(
+                f"link names item {self.frame['item'].iloc[row]!r} that is in neither the catalog "
+                f"nor the interactions ({int(absent.sum())} such link(s))",
+                path=self.source,
+                line=None if lines is None else int(lines[row]),
+                column="item",
+            )
