@@ -1,0 +1,60 @@
+"""The registered datasets load from their real files with the source files' own counts."""
+
+from __future__ import annotations
+
+import pytest
+
+from kgrec.data import DATASETS, load_dataset
+from kgrec.errors import DataError
+
+
+def test_ml100k_counts(ml100k):
+    s = ml100k.summary()
+    assert (s.users, s.items, s.interactions) == (943, 1682, 100_000)
+    assert (s.kg_triples, s.kg_relations, s.linked_items) == (91_631, 24, 1_598)
+    assert s.rating_histogram == {"1": 6110, "2": 11370, "3": 27145, "4": 34174, "5": 21201}
+    # unlinked items are kept, with their text and interactions
+    linked = set(ml100k.links.frame["item"])
+    unlinked = [i for i in ml100k.items.ids if i not in linked]
+    assert len(unlinked) == 1682 - 1598
+    assert ml100k.interactions.frame["item"].isin(unlinked).sum() > 0
+    row = ml100k.items.frame.set_index("id").loc["1"]
+    assert row["movie_title"] == "Toy Story" and "Animation" in row["class"]
+    assert set(ml100k.users.attributes) == {"age", "gender", "occupation", "zip_code"}
+
+
+def test_lastfm_counts(lastfm_dir):
+    ds = load_dataset("lastfm-hetrec", path=lastfm_dir)
+    s = ds.summary()
+    assert (s.users, s.items, s.interactions) == (1892, 17_632, 92_834)
+    assert (s.kg_triples, s.kg_relations, s.kg_entities, s.linked_items) == (15_518, 60, 9_366, 3_846)
+    assert s.user_edges == 25_434 and s.tag_assignments == 186_478
+    # ISO-8859-1 tag text decoded, CRLF stripped
+    tags = set(ds.tags["tag"])
+    assert "metal" in tags and not any(t.endswith("\r") for t in tags)
+    assert any("390 artists absent" in n for n in s.notes)
+
+
+def test_amazon_counts_and_reviews(amazon_dir):
+    ds = load_dataset("amazon-instruments", path=amazon_dir)
+    s = ds.summary()
+    assert (s.users, s.items, s.interactions) == (1429, 900, 10_261)
+    assert s.splits == {"test": 1027, "train": 8208, "val": 1026}
+    assert s.interactions_with_review == 10_261 - 7  # seven reviews in the source are empty
+    assert ds.interactions.frame["review"].str.len().max() > 100
+
+
+def test_local_dataset_without_path_is_a_clear_error():
+    with pytest.raises(DataError, match="--path DIR"):
+        load_dataset("lastfm-hetrec")
+    with pytest.raises(DataError, match="neither a registered dataset"):
+        load_dataset("no-such-dataset")
+    assert set(DATASETS) == {"ml-100k", "lastfm-hetrec", "amazon-instruments"}
+
+
+def test_atomic_directory_round_trip(tmp_path, ml100k_dir):
+    # a directory of atomic files is itself a dataset
+    for f in ml100k_dir.iterdir():
+        (tmp_path / f.name.replace("ml-100k", "copy")).write_bytes(f.read_bytes())
+    ds = load_dataset(tmp_path)
+    assert ds.name == "copy" and len(ds.interactions) == 100_000 and len(ds.kg) == 91_631
