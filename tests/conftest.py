@@ -17,7 +17,9 @@ def shared_dataset(name: str) -> Path:
     """Path of a dataset in ../shared/data, or skip the test with a reason."""
     path = SHARED_DATA / name
     if not path.is_dir():
-        pytest.skip(f"{path} is absent (the shared datasets exist only on the developers' machines)")
+        pytest.skip(
+            f"{path} is absent (the shared datasets exist only on the developers' machines)"
+        )
     return path
 
 

@@ -21,7 +21,9 @@ def test_describe_ml100k_prints_source_counts(ml100k_dir):
 
 
 def test_describe_lastfm_json(lastfm_dir):
-    res = CliRunner().invoke(cli, ["data", "describe", "lastfm-hetrec", "--path", str(lastfm_dir), "--json"])
+    res = CliRunner().invoke(
+        cli, ["data", "describe", "lastfm-hetrec", "--path", str(lastfm_dir), "--json"]
+    )
     assert res.exit_code == 0, res.output
     s = json.loads(res.output)
     assert (s["users"], s["items"], s["interactions"]) == (1892, 17632, 92834)
@@ -29,7 +31,9 @@ def test_describe_lastfm_json(lastfm_dir):
 
 
 def test_describe_amazon(amazon_dir):
-    res = CliRunner().invoke(cli, ["data", "describe", "amazon-instruments", "--path", str(amazon_dir)])
+    res = CliRunner().invoke(
+        cli, ["data", "describe", "amazon-instruments", "--path", str(amazon_dir)]
+    )
     assert res.exit_code == 0, res.output
     assert "1,429" in res.output and "900" in res.output and "10,261" in res.output
 

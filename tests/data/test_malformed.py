@@ -44,7 +44,9 @@ def _assert_located(err: DataError, path: Path, line: int, column: str | None) -
 
 
 def test_duplicate_item_id(tmp_path):
-    p = _write(tmp_path, "c.csv", "item_id,title,genres,year\n1,A,x|y,1990\n2,B,x,1991\n1,C,y,1992\n")
+    p = _write(
+        tmp_path, "c.csv", "item_id,title,genres,year\n1,A,x|y,1990\n2,B,x,1991\n1,C,y,1992\n"
+    )
     with pytest.raises(DataError, match=r"duplicate item id '1' \(first at line 2\)") as e:
         _catalog(p)
     _assert_located(e.value, p, 4, "item_id")
@@ -140,11 +142,17 @@ def test_quoted_multiline_csv_keeps_line_numbers(tmp_path):
 
 
 def test_jsonl_invalid_line_and_bad_value(tmp_path):
-    p = _write(tmp_path, "i.jsonl", '{"user": "u1", "item": 1, "rating": 4}\n{"user": "u2", "item": 2,\n')
+    p = _write(
+        tmp_path, "i.jsonl", '{"user": "u1", "item": 1, "rating": 4}\n{"user": "u2", "item": 2,\n'
+    )
     with pytest.raises(DataError, match="invalid JSON") as e:
         read_table(p)
     _assert_located(e.value, p, 2, None)
-    q = _write(tmp_path, "j.jsonl", '{"user": "u1", "item": 1, "rating": 4}\n\n{"user": "u2", "item": 2, "rating": 9}\n')
+    q = _write(
+        tmp_path,
+        "j.jsonl",
+        '{"user": "u1", "item": 1, "rating": 4}\n\n{"user": "u2", "item": 2, "rating": 9}\n',
+    )
     with pytest.raises(DataError) as e:
         _inter(q)
     _assert_located(e.value, q, 3, "rating")

@@ -27,7 +27,12 @@ def test_lastfm_counts(lastfm_dir):
     ds = load_dataset("lastfm-hetrec", path=lastfm_dir)
     s = ds.summary()
     assert (s.users, s.items, s.interactions) == (1892, 17_632, 92_834)
-    assert (s.kg_triples, s.kg_relations, s.kg_entities, s.linked_items) == (15_518, 60, 9_366, 3_846)
+    assert (s.kg_triples, s.kg_relations, s.kg_entities, s.linked_items) == (
+        15_518,
+        60,
+        9_366,
+        3_846,
+    )
     assert s.user_edges == 25_434 and s.tag_assignments == 186_478
     # ISO-8859-1 tag text decoded, CRLF stripped
     tags = set(ds.tags["tag"])

@@ -40,5 +40,5 @@ def test_extend_keeps_existing_indices():
 
 
 def test_index_out_of_range():
-    with pytest.raises(IndexError, match="item index 5 outside 0..1"):
+    with pytest.raises(IndexError, match=r"item index 5 outside 0\.\.1"):
         Vocabulary(["a", "b"], node_type="item").id(5)
