@@ -74,7 +74,7 @@ def load(path: str | Path | None) -> Dataset:
             "user": _ids(ta, "userID", what="user"),
             "item": _ids(ta, "artistID", what="item"),
             "tag": tag_names.loc[tag_col.to_numpy()].to_numpy(),
-            "timestamp": (ts.astype("int64") // 10**9).where(ts.notna(), np.nan),
+            "timestamp": (ts.astype("datetime64[s]").astype("int64")).where(ts.notna(), np.nan),
         }
     )
     friends = _tsv(root, "user_friends.dat")

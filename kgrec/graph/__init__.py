@@ -1,0 +1,63 @@
+"""Knowledge graphs from catalogs: declarative specs, the KnowledgeGraph container, converters.
+
+``load_spec("graphs/movielens-100k.toml")`` reads a spec; ``build_graph(spec)`` builds a
+:class:`KnowledgeGraph` (vocabularies per node type, typed ``(src, relation, dst)`` edges);
+``KnowledgeGraph.save/load`` persist it without pickle; ``to_hetero_data``, ``to_homogeneous``
+and ``to_networkx`` convert it; ``export_recbole``/``import_recbole`` round-trip RecBole atomic
+files.
+"""
+
+from kgrec.graph._build import bucket_labels, build_graph, prune
+from kgrec.graph._cache import cache_key, load_or_build
+from kgrec.graph._convert import HomogeneousGraph, to_hetero_data, to_homogeneous, to_networkx
+from kgrec.graph._export import export_recbole, import_recbole
+from kgrec.graph._kg import EdgeType, GraphStats, KnowledgeGraph
+from kgrec.graph._spec import (
+    Bucket,
+    FileSpec,
+    GraphOptions,
+    GraphSpec,
+    InteractionSpec,
+    KGSpec,
+    PruneSpec,
+    RelationSpec,
+    SourceSpec,
+    TagSpec,
+    TextSpec,
+    UserEdgeSpec,
+    load_spec,
+)
+from kgrec.graph._text import graph_item_ids, item_texts, user_texts
+
+__all__ = [
+    "Bucket",
+    "EdgeType",
+    "FileSpec",
+    "GraphOptions",
+    "GraphSpec",
+    "GraphStats",
+    "HomogeneousGraph",
+    "InteractionSpec",
+    "KGSpec",
+    "KnowledgeGraph",
+    "PruneSpec",
+    "RelationSpec",
+    "SourceSpec",
+    "TagSpec",
+    "TextSpec",
+    "UserEdgeSpec",
+    "bucket_labels",
+    "build_graph",
+    "cache_key",
+    "export_recbole",
+    "graph_item_ids",
+    "import_recbole",
+    "item_texts",
+    "load_or_build",
+    "load_spec",
+    "prune",
+    "to_hetero_data",
+    "to_homogeneous",
+    "to_networkx",
+    "user_texts",
+]

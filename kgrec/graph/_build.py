@@ -1,0 +1,631 @@
+"""Build a :class:`KnowledgeGraph` from a :class:`GraphSpec` and its dataset, vectorised.
+
+Nothing is dropped silently: every item of the catalog and of the interactions is an item node
+(with or without KG links); KG entities linked to items become those item nodes; every source
+KG triple is kept unless pruning is asked for, and what pruning removes is counted in the notes.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from kgrec.data import AttributeTable, Dataset, Vocabulary
+from kgrec.errors import DataError, SpecError
+from kgrec.graph._kg import EdgeType, KnowledgeGraph, et_str
+from kgrec.graph._spec import Bucket, GraphSpec, RelationSpec
+
+log = logging.getLogger(__name__)
+
+#: interaction columns kept (numeric) in the full interaction table; "split" is categorical
+NUMERIC_INTER = ("rating", "timestamp", "weight")
+CATEGORICAL_INTER = ("split",)
+
+
+def _oindex(values) -> pd.Index:
+    """An object-dtype index (pandas 3's default arrow strings make lookups slow)."""
+    return pd.Index(np.asarray(values, dtype=object), dtype=object)
+
+
+class _Lookup:
+    """Positions of string ids in a fixed id list, vectorised (Arrow hashing when available:
+    about 6x faster than a pandas object index for millions of lookups)."""
+
+    def __init__(self, ids) -> None:
+        self.ids = np.asarray(ids, dtype=object)
+        self._pd: pd.Index | None = None
+        self._pa = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, k):
+        return self.ids[k]
+
+    def get(self, values) -> np.ndarray:
+        try:
+            import pyarrow as pa
+            import pyarrow.compute as pc
+        except ImportError:  # pragma: no cover - pyarrow is a dependency
+            return self._pandas(values)
+        try:
+            arr = pa.array(values if isinstance(values, pd.Series) else np.asarray(values, object))
+        except (TypeError, ValueError, pa.ArrowException):
+            return self._pandas(values)
+        if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+            return self._pandas(values)
+        if self._pa is None:
+            self._pa = pa.array(self.ids, type=pa.large_string())
+        out = pc.index_in(arr.cast(pa.large_string()), value_set=self._pa)
+        return out.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+    def _pandas(self, values) -> np.ndarray:
+        if self._pd is None:
+            self._pd = _oindex(self.ids)
+        v = values.to_numpy(dtype=object) if isinstance(values, pd.Series) else values
+        return self._pd.get_indexer(np.asarray(v, dtype=object)).astype(np.int64, copy=False)
+
+
+def _lookup(index: _Lookup | pd.Index, values) -> np.ndarray:
+    """Positions of ``values`` in ``index`` (-1 where absent), vectorised."""
+    if isinstance(index, _Lookup):
+        return index.get(values)
+    return index.get_indexer(np.asarray(values, dtype=object)).astype(np.int64, copy=False)
+
+
+def _fmt(x: float) -> str:
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return f"{x:g}" if x != int(x) or abs(x) >= 1e15 else str(int(x))
+
+
+def bucket_labels(values: np.ndarray, b: Bucket) -> np.ndarray:
+    """Label of each (non-NaN) value's bucket, vectorised over unique buckets."""
+    if b.width is not None:
+        lo = np.floor((values - b.origin) / b.width) * b.width + b.origin
+        uniq, inv = np.unique(lo, return_inverse=True)
+        labels = np.array(
+            [
+                b.label.format(lo=_fmt(u), hi=_fmt(u + b.width), last=_fmt(u + b.width - 1))
+                for u in uniq
+            ],
+            dtype=object,
+        )
+        return labels[inv]
+    edges = np.asarray(b.edges, dtype=np.float64)
+    k = np.searchsorted(edges, values, side="right")
+    uniq, inv = np.unique(k, return_inverse=True)
+    labels = []
+    for j in uniq:
+        if j == 0:
+            labels.append(b.below.format(lo="-inf", hi=_fmt(edges[0]), last=_fmt(edges[0] - 1)))
+        elif j == len(edges):
+            labels.append(b.above.format(lo=_fmt(edges[-1]), hi="inf", last="inf"))
+        else:
+            lo, hi = edges[j - 1], edges[j]
+            labels.append(b.label.format(lo=_fmt(lo), hi=_fmt(hi), last=_fmt(hi - 1)))
+    return np.array(labels, dtype=object)[inv]
+
+
+def _column_values(
+    table: AttributeTable,
+    r: RelationSpec,
+    i: int,
+    owner: np.ndarray,
+    spec: GraphSpec,
+    notes: list[str],
+) -> tuple[np.ndarray, np.ndarray]:
+    """(owner index, value string) pairs for one relation column; empty values and the values
+    listed in ``missing`` are skipped (the latter counted in ``notes``)."""
+    key = f"relations[{i}]"
+    typ = table.attributes[r.column]
+    col = table.frame[r.column]
+    if r.missing and r.bucket is not None and typ not in ("int", "float", "tokens"):
+        stripped = col.astype(str).str.strip()
+        unknown = stripped.isin(r.missing).to_numpy()
+        if unknown.any():
+            notes.append(
+                f"{r.relation}: {int(unknown.sum()):,} {table.node_type}(s) with {r.column} in "
+                f"{list(r.missing)} (relations[{i}].missing) get no {r.relation!r} edge"
+            )
+            col = stripped.where(~unknown, "")
+    if r.bucket is not None:
+        if typ in ("int", "float"):
+            vals = col.to_numpy(dtype=np.float64)
+        elif typ == "tokens":
+            raise SpecError(
+                f"column {r.column!r} is multi-valued; only single-valued columns can be bucketed",
+                key=f"{key}.bucket",
+                spec=spec.path,
+            )
+        else:
+            text = col.astype(str).str.strip()
+            vals = pd.to_numeric(text.where(text != "", None), errors="coerce").to_numpy(
+                dtype=np.float64
+            )
+            bad = np.isnan(vals) & (text != "").to_numpy()
+            if bad.any():
+                row = int(np.flatnonzero(bad)[0])
+                raise DataError(
+                    f"{r.column} value {text.iloc[row]!r} of {table.node_type} "
+                    f"{table.ids[row]!r} is not a number, so it cannot be bucketed as "
+                    f"{key}.bucket asks ({int(bad.sum())} such row(s))",
+                    path=table.source,
+                    column=r.column,
+                )
+        ok = ~np.isnan(vals)
+        return owner[ok], bucket_labels(vals[ok], r.bucket)
+    if typ == "tokens":
+        if r.delimiter is not None:
+            raise SpecError(
+                f"column {r.column!r} is already multi-valued (split by the dataset loader); "
+                "remove 'delimiter'",
+                key=f"{key}.delimiter",
+                spec=spec.path,
+            )
+        lengths = col.map(len).to_numpy(dtype=np.int64)
+        flat = np.fromiter(
+            (str(v).strip() for t in col for v in t), dtype=object, count=int(lengths.sum())
+        )
+        own = np.repeat(owner, lengths)
+    else:
+        if typ in ("int", "float"):
+            num = col.to_numpy(dtype=np.float64)
+            ok = ~np.isnan(num)
+            return owner[ok], np.array([_fmt(x) for x in num[ok]], dtype=object)
+        text = col.astype(str)
+        if r.delimiter is not None:
+            lengths, flat = _split(text, r.delimiter)
+            own = np.repeat(owner, lengths)
+        else:
+            flat = text.str.strip().to_numpy(dtype=object)
+            own = owner
+    keep = flat != ""
+    if r.missing:
+        unknown = pd.Series(flat, dtype=object).isin(r.missing).to_numpy()
+        if unknown.any():
+            notes.append(
+                f"{r.relation}: {int(unknown.sum()):,} {r.column} value(s) in {list(r.missing)} "
+                f"(relations[{i}].missing) get no {r.relation!r} edge"
+            )
+            keep &= ~unknown
+    return own[keep], flat[keep]
+
+
+def _split(text: pd.Series, delimiter: str) -> tuple[np.ndarray, np.ndarray]:
+    """Split each string on ``delimiter``: (number of parts per row, stripped parts)."""
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        lists = pc.split_pattern(pa.array(text, type=pa.large_string()), pattern=delimiter)
+        lengths = pc.list_value_length(lists).to_numpy(zero_copy_only=False).astype(np.int64)
+        flat = pc.utf8_trim_whitespace(pc.list_flatten(lists))
+        return lengths, np.asarray(flat.to_numpy(zero_copy_only=False), dtype=object)
+    except ImportError:  # pragma: no cover - pyarrow is a dependency
+        parts = text.str.split(delimiter, regex=False)
+        lengths = parts.map(len).to_numpy(dtype=np.int64)
+        flat = pd.Series(parts.explode().to_numpy(dtype=object), dtype=object).str.strip()
+        return lengths, flat.to_numpy(dtype=object)
+
+
+def build_graph(
+    spec: GraphSpec,
+    dataset: Dataset | None = None,
+    *,
+    progress: Callable[[str], None] | None = None,
+) -> KnowledgeGraph:
+    """Build the graph ``spec`` describes from ``dataset`` (loaded from the spec if None)."""
+    t0 = time.perf_counter()
+    say = progress or (lambda msg: log.info("%s", msg))
+    ds = dataset if dataset is not None else spec.load_dataset()
+    say(f"loaded dataset {ds.name!r} in {time.perf_counter() - t0:.1f}s")
+    sp = spec.path
+    notes: list[str] = [f"data: {n}" for n in ds.notes]
+    counts: dict[str, int] = {}
+
+    # ---------------------------------------------------------------- items and users
+    item_ids = ds.item_ids()
+    tags = None
+    if spec.tags is not None:
+        if ds.tags is None:
+            raise SpecError(
+                f"dataset {ds.name!r} has no user tags; remove [tags]", key="tags", spec=sp
+            )
+        tags = ds.tags
+        absent = ~tags["item"].isin(_oindex(item_ids)).to_numpy()
+        if absent.any():
+            n, k = int(absent.sum()), int(tags.loc[absent, "item"].nunique())
+            policy = spec.tags.absent_items
+            first = tags.loc[absent, "item"].iloc[0]
+            if policy == "error":
+                raise SpecError(
+                    f"{n:,} tag assignment(s) name {k:,} item(s) absent from the catalog and the "
+                    f"interactions (e.g. {first!r}); set absent_items to 'add' (as item nodes) or "
+                    "'drop'",
+                    key="tags.absent_items",
+                    spec=sp,
+                )
+            if policy == "add":
+                extra = pd.unique(tags.loc[absent, "item"])
+                item_ids = np.concatenate([item_ids, extra])
+                notes.append(
+                    f"tags: {n:,} tag assignments name {k:,} items absent from the catalog and "
+                    f"the interactions; added as item nodes without interactions "
+                    f"(tags.absent_items = 'add')"
+                )
+            else:
+                tags = tags[~absent]
+                notes.append(
+                    f"tags: dropped {n:,} tag assignments naming {k:,} items absent from the "
+                    f"catalog and the interactions (tags.absent_items = 'drop')"
+                )
+    vocabs: dict[str, Vocabulary] = {
+        "user": Vocabulary(ds.user_ids(), node_type="user"),
+        "item": Vocabulary(item_ids, node_type="item"),
+    }
+    uidx = _Lookup(vocabs["user"].ids)
+    iidx = _Lookup(vocabs["item"].ids)
+    edges: dict[EdgeType, np.ndarray] = {}
+    attrs: dict[EdgeType, dict[str, np.ndarray]] = {}
+    categories: dict[str, list[str]] = {}
+
+    # ---------------------------------------------------------------- interactions
+    f = ds.interactions.frame
+    inter = pd.DataFrame({"user": _lookup(uidx, f["user"]), "item": _lookup(iidx, f["item"])})
+    for c in NUMERIC_INTER:
+        if c in f.columns:
+            inter[c] = f[c].to_numpy(dtype=np.float64)
+    for c in CATEGORICAL_INTER:
+        if c in f.columns:
+            codes, uniq = pd.factorize(f[c].astype(str), sort=True)
+            inter[c] = codes.astype(np.int8 if len(uniq) < 128 else np.int32)
+            categories[c] = [str(u) for u in uniq]
+    ispec = spec.interactions
+    if ispec.min_rating is not None:
+        if "rating" not in f.columns:
+            raise SpecError(
+                f"dataset {ds.name!r} has no rating column (columns: {list(f.columns)}); remove "
+                "min_rating to take every interaction as positive",
+                key="interactions.min_rating",
+                spec=sp,
+            )
+        pos = (inter["rating"] >= ispec.min_rating).to_numpy()
+    else:
+        pos = np.ones(len(inter), dtype=bool)
+    avail = [c for c in inter.columns if c not in ("user", "item")]
+    want = list(ispec.attributes) if ispec.attributes is not None else avail
+    for a in want:
+        if a not in avail:
+            raise SpecError(
+                f"no interaction attribute {a!r}; available: {avail}",
+                key="interactions.attributes",
+                spec=sp,
+            )
+    ie: EdgeType = ("user", ispec.relation, "item")
+    edges[ie] = np.stack([inter["user"].to_numpy()[pos], inter["item"].to_numpy()[pos]])
+    # "row": position of each positive edge in the full interaction table (for joins/exports)
+    attrs[ie] = {"row": np.flatnonzero(pos).astype(np.int64)}
+    attrs[ie].update({a: inter[a].to_numpy()[pos] for a in want})
+    counts["interactions"] = len(inter)
+    counts["positive_interactions"] = int(pos.sum())
+    say(f"interactions: {len(inter):,} rows, {int(pos.sum()):,} positive edges")
+
+    # ---------------------------------------------------------------- catalog relations
+    # (edge type, source indices, destination ids, edge attributes)
+    pending: list[tuple[EdgeType, np.ndarray, np.ndarray, dict[str, np.ndarray]]] = []
+    for i, r in enumerate(spec.relations):
+        table = ds.items if r.on == "item" else ds.users
+        if table is None:
+            raise SpecError(
+                f"dataset {ds.name!r} has no {r.on} table, so {r.on} columns cannot become "
+                f"relations",
+                key=f"relations[{i}].on",
+                spec=sp,
+            )
+        if r.column not in table.attributes:
+            raise SpecError(
+                f"no column {r.column!r} in the {r.on} table of {ds.name!r}; available: "
+                f"{list(table.attributes)}",
+                key=f"relations[{i}].column",
+                spec=sp,
+            )
+        owner = _lookup(iidx if r.on == "item" else uidx, table.ids)
+        own, vals = _column_values(table, r, i, owner, spec, notes)
+        pending.append(((r.on, r.relation, r.node_type), own, vals, {}))
+        say(f"relation {r.relation!r}: {len(vals):,} edges from column {r.column!r}")
+
+    # ---------------------------------------------------------------- tags
+    if tags is not None and spec.tags is not None:
+        pairs = (
+            tags.groupby(["item", "tag"], sort=False).size().reset_index(name="count")
+            if len(tags)
+            else pd.DataFrame({"item": [], "tag": [], "count": []})
+        )
+        if spec.tags.min_count > 1:
+            small = (pairs["count"] < spec.tags.min_count).to_numpy()
+            notes.append(
+                f"tags: {int(small.sum()):,} (item, tag) pairs with fewer than "
+                f"{spec.tags.min_count} assignments left out (tags.min_count)"
+            )
+            pairs = pairs[~small]
+        et = ("item", spec.tags.relation, spec.tags.node_type)
+        pending.append(
+            (
+                et,
+                _lookup(iidx, pairs["item"].to_numpy()),
+                pairs["tag"].to_numpy(dtype=object),
+                {"count": pairs["count"].to_numpy(dtype=np.int64)},
+            )
+        )
+        counts["tag_assignments"] = len(tags)
+        counts["tag_pairs"] = len(pairs)
+
+    # entity vocabularies of the catalog/tag types, in order of first appearance
+    by_type: dict[str, list[np.ndarray]] = {}
+    for (_, _, nt), _, vals, _ in pending:
+        by_type.setdefault(nt, []).append(vals)
+    for nt, parts in by_type.items():
+        ids = pd.unique(np.concatenate(parts)) if parts else np.array([], dtype=object)
+        vocabs[nt] = Vocabulary(ids, node_type=nt)
+    for et, own, vals, extra in pending:
+        edges[et] = np.stack([own, _lookup(_Lookup(vocabs[et[2]].ids), vals)])
+        if extra:
+            attrs[et] = extra
+
+    # ---------------------------------------------------------------- external KG
+    item_entities: dict[str, str] = {}
+    kg_ets: list[EdgeType] = []
+    if spec.kg is not None:
+        kg_edges, kg_vocab, item_entities = _kg_edges(spec, ds, iidx, vocabs, notes, counts)
+        if spec.kg.node_type in vocabs:
+            raise SpecError(
+                f"node type {spec.kg.node_type!r} is already used by a relation",
+                key="kg.node_type",
+                spec=sp,
+            )
+        vocabs[spec.kg.node_type] = kg_vocab
+        edges.update(kg_edges)
+        kg_ets = list(kg_edges)
+
+    # ---------------------------------------------------------------- user-user edges
+    if spec.user_edges is not None:
+        if ds.user_edges is None:
+            raise SpecError(
+                f"dataset {ds.name!r} has no user-user edges; remove [user_edges]",
+                key="user_edges",
+                spec=sp,
+            )
+        ue = ds.user_edges
+        s = _lookup(uidx, ue["src"].to_numpy())
+        d = _lookup(uidx, ue["dst"].to_numpy())
+        bad = (s < 0) | (d < 0)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise SpecError(
+                f"{int(bad.sum()):,} user-user edge(s) name users absent from the user table and "
+                f"the interactions, e.g. ({ue['src'].iloc[row]!r}, {ue['dst'].iloc[row]!r})",
+                key="user_edges",
+                spec=sp,
+            )
+        edges[("user", spec.user_edges.relation, "user")] = np.stack([s, d])
+        counts["user_edges"] = len(ue)
+
+    g = KnowledgeGraph(
+        name=spec.name,
+        vocabs=vocabs,
+        edges=edges,
+        edge_attrs=attrs,
+        interactions=inter,
+        item_entities=item_entities,
+        categories=categories,
+        meta={},
+        notes=notes,
+    )
+
+    # ---------------------------------------------------------------- pruning, reverse
+    if spec.prune.active:
+        g = prune(g, min_entity_degree=spec.prune.min_entity_degree, max_hops=spec.prune.max_hops)
+    if kg_ets:
+        kept = int(sum(g.edges[et].shape[1] for et in kg_ets))
+        counts["kg_triples_kept"] = kept
+        g.notes.append(
+            f"kg: {kept:,} of {counts['kg_triples_used']:,} KG triples kept"
+            + (" (after pruning)" if spec.prune.active else " (no pruning asked)")
+        )
+    opts = spec.graph
+    if opts.reverse_relations:
+        known = sorted({et[1] for et in g.edges})
+        bad = [r for r in opts.reverse_exclude if r not in known]
+        if bad:
+            raise SpecError(
+                f"unknown relation(s) {bad}; the graph's relations are {known}",
+                key="graph.reverse_exclude",
+                spec=sp,
+            )
+        g = g.add_reverse(prefix=opts.reverse_prefix, exclude=opts.reverse_exclude)
+    g.meta.update(
+        spec=spec.to_dict(),
+        spec_digest=spec.digest(),
+        spec_path=None if spec.path is None else str(spec.path),
+        dataset=ds.name,
+        source_root=None if ds.root is None else str(Path(ds.root)),
+        interaction_relation=ispec.relation,
+        min_rating=ispec.min_rating,
+        counts=counts,
+        build_seconds=round(time.perf_counter() - t0, 3),
+    )
+    g.validate()
+    say(f"built {g!r} in {time.perf_counter() - t0:.1f}s")
+    return g
+
+
+def _kg_edges(spec: GraphSpec, ds: Dataset, iidx: _Lookup, vocabs, notes, counts):
+    """KG triples -> typed edges; entities linked to items map onto the item nodes."""
+    sp = spec.path
+    assert spec.kg is not None
+    if ds.kg is None:
+        raise SpecError(f"dataset {ds.name!r} has no KG triples; remove [kg]", key="kg", spec=sp)
+    tri = ds.kg.frame
+    counts["kg_triples"] = len(tri)
+    available = [str(r) for r in ds.kg.relations]
+    if spec.kg.relations is not None:
+        bad = [r for r in spec.kg.relations if r not in set(available)]
+        if bad:
+            raise SpecError(
+                f"unknown KG relation(s) {bad}; the KG has {sorted(available)}",
+                key="kg.relations",
+                spec=sp,
+            )
+        tri = tri[tri["relation"].isin(spec.kg.relations)]
+        notes.append(
+            f"kg: kept the {len(spec.kg.relations)} relations named in kg.relations "
+            f"({len(tri):,} of {counts['kg_triples']:,} triples)"
+        )
+    counts["kg_triples_used"] = len(tri)
+    if ds.links is not None:
+        links = ds.links.frame
+        link_items = _lookup(iidx, links["item"].to_numpy())
+        absent = link_items < 0
+        if absent.any():
+            row = int(np.flatnonzero(absent)[0])
+            raise SpecError(
+                f"the link file {ds.links.source} names {int(absent.sum()):,} item(s) absent "
+                f"from the catalog and the interactions, e.g. {links['item'].iloc[row]!r} "
+                f"(row {row + 1}); the {len(iidx):,} known items are e.g. "
+                f"{iidx[:5].tolist()}",  # first known ids
+                key="kg",
+                spec=sp,
+            )
+        link_ent = _oindex(links["entity"].to_numpy())
+        if not link_ent.is_unique:
+            dup = link_ent[link_ent.duplicated()][0]
+            raise SpecError(
+                f"the link file {ds.links.source} links entity {dup!r} to several items; an "
+                "entity can be merged into one item node only",
+                key="kg",
+                spec=sp,
+            )
+        item_entities = dict(zip(links["item"], links["entity"], strict=True))
+    else:
+        link_items = np.array([], dtype=np.int64)
+        link_ent = _oindex([])
+        item_entities = {}
+        notes.append("kg: the dataset has no link file; no KG entity is merged into an item")
+    h = tri["head"].to_numpy(dtype=object)
+    t = tri["tail"].to_numpy(dtype=object)
+    rel = tri["relation"].to_numpy(dtype=object)
+    hp = link_ent.get_indexer(h)
+    tp = link_ent.get_indexer(t)
+    ents = pd.unique(np.concatenate([h[hp < 0], t[tp < 0]]))
+    vocab = Vocabulary(ents, node_type=spec.kg.node_type)
+    eidx = _Lookup(vocab.ids)
+    hi = np.where(hp >= 0, link_items[hp] if len(link_items) else -1, _lookup(eidx, h))
+    ti = np.where(tp >= 0, link_items[tp] if len(link_items) else -1, _lookup(eidx, t))
+    rcode, runiq = pd.factorize(rel)
+    key = rcode.astype(np.int64) * 4 + (hp >= 0) * 2 + (tp >= 0)
+    kcode, kuniq = pd.factorize(key)
+    order = np.argsort(kcode, kind="stable")
+    bounds = np.searchsorted(kcode[order], np.arange(len(kuniq) + 1))
+    out: dict[EdgeType, np.ndarray] = {}
+    nt = spec.kg.node_type
+    for j, k in enumerate(kuniq):
+        sel = order[bounds[j] : bounds[j + 1]]
+        r = str(runiq[k // 4])
+        et = ("item" if k & 2 else nt, r, "item" if k & 1 else nt)
+        out[et] = np.stack([hi[sel], ti[sel]])
+    in_kg = link_ent.isin(_oindex(np.concatenate([h, t])))
+    counts["linked_items"] = len(item_entities)
+    counts["linked_items_in_kg"] = int(in_kg.sum())
+    n_items = len(iidx)
+    notes.append(
+        f"kg: {len(item_entities):,} of {n_items:,} items linked to KG entities (merged into the "
+        f"item nodes); {n_items - len(item_entities):,} unlinked items kept as item nodes with "
+        "their interactions"
+    )
+    if len(item_entities) and int(in_kg.sum()) < len(item_entities):
+        notes.append(
+            f"kg: {len(item_entities) - int(in_kg.sum()):,} linked entities appear in no triple"
+        )
+    return out, vocab, item_entities
+
+
+def prune(g: KnowledgeGraph, *, min_entity_degree: int = 0, max_hops: int = 0) -> KnowledgeGraph:
+    """A new graph without weakly attached or far entities (users and items are never removed).
+
+    ``min_entity_degree``: entity nodes (all types other than user/item) with fewer edges go
+    (one pass). ``max_hops``: entity nodes farther than ``max_hops`` from every item, walking
+    item/entity edges in both directions (not through users), go; entity types attached to users
+    (user attributes) are exempt. Counts of what was removed go to the notes.
+    """
+    etypes = [nt for nt in g.node_types if nt not in ("user", "item")]
+    keep = {nt: np.ones(g.num_nodes(nt), dtype=bool) for nt in etypes}
+    notes: list[str] = []
+    if min_entity_degree > 1:
+        for nt in etypes:
+            low = g.degrees(nt) < min_entity_degree
+            keep[nt] &= ~low
+            if low.any():
+                notes.append(
+                    f"prune: {int(low.sum()):,} {nt!r} nodes with degree < {min_entity_degree} "
+                    "removed (prune.min_entity_degree)"
+                )
+    if max_hops > 0:
+        user_side = {
+            x
+            for (s, _, d) in g.edges
+            for x in (s, d)
+            if "user" in (s, d) and x not in ("user", "item")
+        }
+        hop_types = ["item", *[nt for nt in etypes if nt not in user_side]]
+        offs, n = {}, 0
+        for nt in hop_types:
+            offs[nt] = n
+            n += g.num_nodes(nt)
+        rows, cols = [], []
+        for (s, _, d), e in g.edges.items():
+            if s in offs and d in offs:
+                rows += [e[0] + offs[s], e[1] + offs[d]]
+                cols += [e[1] + offs[d], e[0] + offs[s]]
+        import scipy.sparse as sps
+
+        if rows:
+            r_ = np.concatenate(rows)
+            c_ = np.concatenate(cols)
+            adj = sps.csr_matrix((np.ones(len(r_), dtype=np.float32), (r_, c_)), shape=(n, n))
+        else:
+            adj = sps.csr_matrix((n, n), dtype=np.float32)
+        seen = np.zeros(n, dtype=bool)
+        seen[: g.num_nodes("item")] = True
+        frontier = seen.copy()
+        for _ in range(max_hops):
+            reach = (adj @ frontier.astype(np.float32)) > 0
+            frontier = reach & ~seen
+            if not frontier.any():
+                break
+            seen |= frontier
+        for nt in hop_types[1:]:
+            far = ~seen[offs[nt] : offs[nt] + g.num_nodes(nt)]
+            if far.any():
+                notes.append(
+                    f"prune: {int((far & keep[nt]).sum()):,} {nt!r} nodes farther than "
+                    f"{max_hops} hop(s) from every item removed (prune.max_hops)"
+                )
+            keep[nt] &= ~far
+    before = {et: e.shape[1] for et, e in g.edges.items()}
+    out = g.subgraph(keep)
+    lost = {et: before[et] - out.edges[et].shape[1] for et in before}
+    dropped = sum(lost.values())
+    if dropped:
+        notes.append(
+            f"prune: {dropped:,} edges removed with those nodes: "
+            + ", ".join(f"{et_str(et)} {n:,}" for et, n in lost.items() if n)
+        )
+    out.notes = list(g.notes) + notes
+    return out

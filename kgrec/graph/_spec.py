@@ -1,0 +1,678 @@
+"""Declarative graph specs: one TOML file per catalog (``graphs/<name>.toml``).
+
+A spec says where the data comes from (a registered dataset or plain files), which interactions
+are positive user-item edges, which catalog columns become entity types and relations, the
+external KG, tags, user-user edges, reverse relations, pruning and the text of items and users.
+Every key is checked: an unknown key, column or relation is a :class:`SpecError` naming the key
+and the alternatives. See ``graphs/movielens-100k.toml`` for an annotated example.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import math
+import tomllib
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kgrec.errors import SpecError
+
+RESERVED_TYPES = ("user", "item")
+ON_CHOICES = ("item", "user")
+ABSENT_CHOICES = ("error", "add", "drop")
+
+
+def _check_keys(obj: Mapping[str, Any], allowed: tuple[str, ...], where: str, spec: Any) -> None:
+    for k in obj:
+        if k not in allowed:
+            key = f"{where}.{k}" if where else k
+            raise SpecError(f"unknown key; allowed here: {sorted(allowed)}", key=key, spec=spec)
+
+
+def _get(obj: Mapping[str, Any], key: str, typ: Any, where: str, spec: Any, default: Any = None):
+    """``obj[key]`` checked against ``typ`` (a type or tuple); ``default`` when absent."""
+    if key not in obj:
+        return default
+    v = obj[key]
+    ok = isinstance(v, typ) and not (isinstance(v, bool) and bool not in _as_tuple(typ))
+    if not ok:
+        names = "/".join(t.__name__ for t in _as_tuple(typ))
+        raise SpecError(
+            f"expected {names}, got {type(v).__name__} {v!r}",
+            key=f"{where}.{key}" if where else key,
+            spec=spec,
+        )
+    return v
+
+
+def _as_tuple(t: Any) -> tuple:
+    return t if isinstance(t, tuple) else (t,)
+
+
+@dataclass(frozen=True)
+class FileSpec:
+    """A table read from a file, with the names of the columns that matter."""
+
+    file: Path
+    columns: dict[str, str] = field(default_factory=dict)
+    text: tuple[str, ...] = ()
+    delimiter: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"file": str(self.file), **self.columns}
+        if self.text:
+            d["text"] = list(self.text)
+        if self.delimiter is not None:
+            d["delimiter"] = self.delimiter
+        return d
+
+
+#: per file-table kind: required column keys, optional column keys
+_FILE_TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "interactions": (("user", "item"), ("rating", "timestamp", "weight")),
+    "items": (("id",), ()),
+    "users": (("id",), ()),
+    "kg": (("head", "relation", "tail"), ()),
+    "links": (("item", "entity"), ()),
+    "user_edges": (("src", "dst"), ()),
+}
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """Where the data is: a registered ``dataset`` (with an optional local ``path``) or files."""
+
+    dataset: str | None = None
+    path: Path | None = None
+    files: dict[str, FileSpec] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {}
+        if self.dataset is not None:
+            d["dataset"] = self.dataset
+        if self.path is not None:
+            d["path"] = str(self.path)
+        for k, f in self.files.items():
+            d[k] = f.to_dict()
+        return d
+
+
+@dataclass(frozen=True)
+class InteractionSpec:
+    """Which interactions are positive user-item edges: ``rating >= min_rating`` (all if None)."""
+
+    min_rating: float | None = None
+    relation: str = "interacts"
+    attributes: tuple[str, ...] | None = None  # edge attributes kept; None = those present
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"relation": self.relation}
+        if self.min_rating is not None:
+            d["min_rating"] = self.min_rating
+        if self.attributes is not None:
+            d["attributes"] = list(self.attributes)
+        return d
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """Numeric bucketing: fixed ``width`` from ``origin``, or sorted bin ``edges``.
+
+    ``label`` formats a bucket ``[lo, hi)`` from the fields ``{lo}``, ``{hi}`` and ``{last}``
+    (``hi - 1``, the last integer inside); with ``edges`` the buckets below the first and above
+    the last edge use ``below`` and ``above``.
+    """
+
+    width: float | None = None
+    origin: float = 0.0
+    edges: tuple[float, ...] | None = None
+    label: str = "{lo}-{hi}"
+    below: str = "<{hi}"
+    above: str = "{lo}+"
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"label": self.label}
+        if self.width is not None:
+            d.update(width=self.width, origin=self.origin)
+        if self.edges is not None:
+            d.update(edges=list(self.edges), below=self.below, above=self.above)
+        return d
+
+
+@dataclass(frozen=True)
+class RelationSpec:
+    """A catalog (``on = "item"``) or user-table (``on = "user"``) column -> relation edges."""
+
+    column: str
+    relation: str
+    node_type: str
+    on: str = "item"
+    delimiter: str | None = None
+    bucket: Bucket | None = None
+    missing: tuple[str, ...] = ()  # values that mean "unknown": no edge (counted in the notes)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "column": self.column,
+            "relation": self.relation,
+            "node_type": self.node_type,
+            "on": self.on,
+        }
+        if self.delimiter is not None:
+            d["delimiter"] = self.delimiter
+        if self.bucket is not None:
+            d["bucket"] = self.bucket.to_dict()
+        if self.missing:
+            d["missing"] = list(self.missing)
+        return d
+
+
+@dataclass(frozen=True)
+class KGSpec:
+    """External triples: entities linked to items (the link file) become those item nodes."""
+
+    node_type: str = "entity"
+    relations: tuple[str, ...] | None = None  # subset of KG relations; None = all
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"node_type": self.node_type}
+        if self.relations is not None:
+            d["relations"] = list(self.relations)
+        return d
+
+
+@dataclass(frozen=True)
+class TagSpec:
+    """User tags of items as entities: ``item -relation-> tag`` (one edge per distinct pair,
+    with the number of assignments as edge attribute ``count``).
+
+    ``absent_items``: what to do with tag assignments naming items absent from the catalog and
+    the interactions: ``error``, ``add`` (as item nodes) or ``drop`` (recorded in the notes).
+    """
+
+    relation: str = "tagged"
+    node_type: str = "tag"
+    absent_items: str = "error"
+    min_count: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class UserEdgeSpec:
+    """User-user edges (e.g. friends) as ``user -relation-> user``."""
+
+    relation: str = "friend_of"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class GraphOptions:
+    """Reverse relations: for each edge type ``(s, r, d)`` also ``(d, prefix + r, s)``."""
+
+    reverse_relations: bool = True
+    reverse_prefix: str = "rev_"
+    reverse_exclude: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["reverse_exclude"] = list(self.reverse_exclude)
+        return d
+
+
+@dataclass(frozen=True)
+class PruneSpec:
+    """Pruning of entity nodes (never users or items).
+
+    ``min_entity_degree``: entities with fewer edges are removed (one pass).
+    ``max_hops``: entities farther than this from every item (walking entity/item edges, not
+    users) are removed; entity types attached only to users are exempt. 0 = no limit.
+    """
+
+    min_entity_degree: int = 0
+    max_hops: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def active(self) -> bool:
+        return self.min_entity_degree > 1 or self.max_hops > 0
+
+
+@dataclass(frozen=True)
+class TextSpec:
+    """The text of items and users (rendered by the text stage).
+
+    ``item_fields``: catalog columns rendered into item text; ``item_tags``: append the item's
+    user tags; ``item_reviews``/``user_reviews``: append TRAINING-split review text only.
+    """
+
+    item_fields: list[str] = field(default_factory=list)
+    item_tags: bool = False
+    item_reviews: bool = False
+    user_reviews: bool = False
+    max_review_chars: int = 2000
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["item_fields"] = list(self.item_fields)
+        return d
+
+
+@dataclass(frozen=True, eq=False)
+class GraphSpec:
+    """A parsed, validated graph spec. ``load_dataset()`` loads its source."""
+
+    name: str
+    source: SourceSpec
+    interactions: InteractionSpec = field(default_factory=InteractionSpec)
+    relations: tuple[RelationSpec, ...] = ()
+    kg: KGSpec | None = None
+    tags: TagSpec | None = None
+    user_edges: UserEdgeSpec | None = None
+    graph: GraphOptions = field(default_factory=GraphOptions)
+    prune: PruneSpec = field(default_factory=PruneSpec)
+    text: TextSpec = field(default_factory=TextSpec)
+    description: str = ""
+    path: Path | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The spec as plain TOML-able data (``from_dict`` reads it back)."""
+        d: dict[str, Any] = {"name": self.name}
+        if self.description:
+            d["description"] = self.description
+        d["source"] = self.source.to_dict()
+        d["interactions"] = self.interactions.to_dict()
+        if self.relations:
+            d["relations"] = [r.to_dict() for r in self.relations]
+        if self.kg is not None:
+            d["kg"] = self.kg.to_dict()
+        if self.tags is not None:
+            d["tags"] = self.tags.to_dict()
+        if self.user_edges is not None:
+            d["user_edges"] = self.user_edges.to_dict()
+        d["graph"] = self.graph.to_dict()
+        d["prune"] = self.prune.to_dict()
+        d["text"] = self.text.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(
+        cls, obj: Mapping[str, Any], *, base: Path | None = None, spec: Any = None
+    ) -> GraphSpec:
+        """Parse and validate spec data; relative paths resolve against ``base``."""
+        return _parse(obj, base=base or Path.cwd(), spec=spec)
+
+    def digest(self) -> str:
+        """sha256 of the canonical spec (a cache key part)."""
+        import json
+
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
+
+    def with_data_path(self, path: str | Path) -> GraphSpec:
+        """A copy reading its data from ``path`` (a user's own copy of the dataset)."""
+        from dataclasses import replace
+
+        root = Path(path).expanduser().resolve()
+        if self.source.dataset is not None:
+            return replace(self, source=replace(self.source, path=root))
+        files = {k: replace(f, file=root / f.file.name) for k, f in self.source.files.items()}
+        return replace(self, source=replace(self.source, path=root, files=files))
+
+    def load_dataset(self):
+        """Load the source as a :class:`kgrec.data.Dataset`."""
+        from kgrec.graph._source import load_source
+
+        return load_source(self)
+
+
+def load_spec(path: str | Path, *, data_path: str | Path | None = None) -> GraphSpec:
+    """Read and validate ``path`` (TOML). ``data_path`` overrides ``[source] path``."""
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise SpecError("spec file not found", spec=path) from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"not valid UTF-8 at byte {exc.start}", spec=path) from None
+    try:
+        obj = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"invalid TOML: {exc}", spec=path) from None
+    spec = _parse(obj, base=path.resolve().parent, spec=path)
+    from dataclasses import replace
+
+    spec = replace(spec, path=path.resolve())
+    if data_path is not None:
+        spec = spec.with_data_path(data_path)
+    return spec
+
+
+_TOP = (
+    "name",
+    "description",
+    "source",
+    "interactions",
+    "relations",
+    "kg",
+    "tags",
+    "user_edges",
+    "graph",
+    "prune",
+    "text",
+)
+
+
+def _name(v: Any, key: str, spec: Any) -> str:
+    if not isinstance(v, str) or not v.strip():
+        raise SpecError(f"expected a non-empty string, got {v!r}", key=key, spec=spec)
+    return v.strip()
+
+
+def _parse(obj: Mapping[str, Any], *, base: Path, spec: Any) -> GraphSpec:
+    _check_keys(obj, _TOP, "", spec)
+    if "name" not in obj:
+        raise SpecError("missing required key (the graph's name)", key="name", spec=spec)
+    name = _name(obj["name"], "name", spec)
+    source = _parse_source(_table(obj, "source", spec, required=True), base, spec)
+
+    it = _table(obj, "interactions", spec)
+    _check_keys(it, ("min_rating", "relation", "attributes"), "interactions", spec)
+    mr = _get(it, "min_rating", (int, float), "interactions", spec)
+    if mr is not None and not math.isfinite(mr):
+        raise SpecError("must be a finite number", key="interactions.min_rating", spec=spec)
+    attrs = _get(it, "attributes", list, "interactions", spec)
+    inter = InteractionSpec(
+        min_rating=None if mr is None else float(mr),
+        relation=_name(it.get("relation", "interacts"), "interactions.relation", spec),
+        attributes=None if attrs is None else tuple(str(a) for a in attrs),
+    )
+
+    rels_raw = obj.get("relations", [])
+    if not isinstance(rels_raw, list):
+        raise SpecError("expected an array of tables ([[relations]])", key="relations", spec=spec)
+    relations = tuple(_parse_relation(r, i, spec) for i, r in enumerate(rels_raw))
+    seen: dict[str, int] = {}
+    for i, r in enumerate(relations):
+        if r.relation in seen:
+            raise SpecError(
+                f"relation name {r.relation!r} already used by relations[{seen[r.relation]}]",
+                key=f"relations[{i}].relation",
+                spec=spec,
+            )
+        seen[r.relation] = i
+
+    kg = None
+    if "kg" in obj:
+        k = _table(obj, "kg", spec)
+        _check_keys(k, ("node_type", "relations"), "kg", spec)
+        kr = _get(k, "relations", list, "kg", spec)
+        kg = KGSpec(
+            node_type=_type_name(k.get("node_type", "entity"), "kg.node_type", spec),
+            relations=None if kr is None else tuple(str(x) for x in kr),
+        )
+    tags = None
+    if "tags" in obj:
+        t = _table(obj, "tags", spec)
+        _check_keys(t, ("relation", "node_type", "absent_items", "min_count"), "tags", spec)
+        absent = _get(t, "absent_items", str, "tags", spec, "error")
+        if absent not in ABSENT_CHOICES:
+            raise SpecError(
+                f"{absent!r} is not one of {list(ABSENT_CHOICES)}",
+                key="tags.absent_items",
+                spec=spec,
+            )
+        mc = _get(t, "min_count", int, "tags", spec, 1)
+        if mc < 1:
+            raise SpecError("must be >= 1", key="tags.min_count", spec=spec)
+        tags = TagSpec(
+            relation=_name(t.get("relation", "tagged"), "tags.relation", spec),
+            node_type=_type_name(t.get("node_type", "tag"), "tags.node_type", spec),
+            absent_items=absent,
+            min_count=mc,
+        )
+    user_edges = None
+    if "user_edges" in obj:
+        u = _table(obj, "user_edges", spec)
+        _check_keys(u, ("relation",), "user_edges", spec)
+        user_edges = UserEdgeSpec(
+            relation=_name(u.get("relation", "friend_of"), "user_edges.relation", spec)
+        )
+
+    g = _table(obj, "graph", spec)
+    _check_keys(g, ("reverse_relations", "reverse_prefix", "reverse_exclude"), "graph", spec)
+    opts = GraphOptions(
+        reverse_relations=_get(g, "reverse_relations", bool, "graph", spec, True),
+        reverse_prefix=_name(g.get("reverse_prefix", "rev_"), "graph.reverse_prefix", spec),
+        reverse_exclude=tuple(str(x) for x in _get(g, "reverse_exclude", list, "graph", spec, [])),
+    )
+    p = _table(obj, "prune", spec)
+    _check_keys(p, ("min_entity_degree", "max_hops"), "prune", spec)
+    prune = PruneSpec(
+        min_entity_degree=_get(p, "min_entity_degree", int, "prune", spec, 0),
+        max_hops=_get(p, "max_hops", int, "prune", spec, 0),
+    )
+    for k in ("min_entity_degree", "max_hops"):
+        if getattr(prune, k) < 0:
+            raise SpecError("must be >= 0", key=f"prune.{k}", spec=spec)
+
+    tx = _table(obj, "text", spec)
+    _check_keys(
+        tx,
+        ("item_fields", "item_tags", "item_reviews", "user_reviews", "max_review_chars"),
+        "text",
+        spec,
+    )
+    text = TextSpec(
+        item_fields=[str(x) for x in _get(tx, "item_fields", list, "text", spec, [])],
+        item_tags=_get(tx, "item_tags", bool, "text", spec, False),
+        item_reviews=_get(tx, "item_reviews", bool, "text", spec, False),
+        user_reviews=_get(tx, "user_reviews", bool, "text", spec, False),
+        max_review_chars=_get(tx, "max_review_chars", int, "text", spec, 2000),
+    )
+    if text.max_review_chars < 1:
+        raise SpecError("must be >= 1", key="text.max_review_chars", spec=spec)
+    if text.item_tags and tags is None:
+        raise SpecError("needs a [tags] section", key="text.item_tags", spec=spec)
+
+    # relation names must be unique across the whole graph
+    names = {inter.relation: "interactions.relation"}
+    for i, r in enumerate(relations):
+        _unique_relation(names, r.relation, f"relations[{i}].relation", spec)
+    if tags is not None:
+        _unique_relation(names, tags.relation, "tags.relation", spec)
+    if user_edges is not None:
+        _unique_relation(names, user_edges.relation, "user_edges.relation", spec)
+    description = _get(obj, "description", str, "", spec, "")
+    return GraphSpec(
+        name=name,
+        source=source,
+        interactions=inter,
+        relations=relations,
+        kg=kg,
+        tags=tags,
+        user_edges=user_edges,
+        graph=opts,
+        prune=prune,
+        text=text,
+        description=description,
+    )
+
+
+def _unique_relation(names: dict[str, str], rel: str, key: str, spec: Any) -> None:
+    if rel in names:
+        raise SpecError(
+            f"relation name {rel!r} is already used by {names[rel]}", key=key, spec=spec
+        )
+    names[rel] = key
+
+
+def _type_name(v: Any, key: str, spec: Any) -> str:
+    name = _name(v, key, spec)
+    if name in RESERVED_TYPES:
+        raise SpecError(
+            f"node type {name!r} is reserved for the graph's own {name}s; name the entity type "
+            "something else (e.g. 'genre', 'entity')",
+            key=key,
+            spec=spec,
+        )
+    return name
+
+
+def _table(obj: Mapping[str, Any], key: str, spec: Any, *, required: bool = False) -> dict:
+    if key not in obj:
+        if required:
+            raise SpecError("missing required section", key=key, spec=spec)
+        return {}
+    v = obj[key]
+    if not isinstance(v, dict):
+        raise SpecError(f"expected a table ([{key}]), got {type(v).__name__}", key=key, spec=spec)
+    return v
+
+
+def _parse_source(src: dict, base: Path, spec: Any) -> SourceSpec:
+    _check_keys(src, ("dataset", "path", *_FILE_TABLES), "source", spec)
+    dataset = _get(src, "dataset", str, "source", spec)
+    path = _get(src, "path", str, "source", spec)
+    root = (base / Path(path).expanduser()).resolve() if path is not None else None
+    files: dict[str, FileSpec] = {}
+    for kind, (required, optional) in _FILE_TABLES.items():
+        if kind not in src:
+            continue
+        where = f"source.{kind}"
+        t = src[kind]
+        if not isinstance(t, dict):
+            raise SpecError("expected a table", key=where, spec=spec)
+        extra = ("text", "delimiter") if kind in ("items", "users") else ("delimiter",)
+        _check_keys(t, ("file", *required, *optional, *extra), where, spec)
+        if "file" not in t:
+            raise SpecError("missing required key", key=f"{where}.file", spec=spec)
+        f = Path(_name(t["file"], f"{where}.file", spec)).expanduser()
+        f = (root or base) / f if not f.is_absolute() else f
+        cols: dict[str, str] = {}
+        for c in required:
+            cols[c] = _name(t.get(c, c), f"{where}.{c}", spec)
+        for c in optional:
+            if c in t:
+                cols[c] = _name(t[c], f"{where}.{c}", spec)
+        delim = _get(t, "delimiter", str, where, spec)
+        if delim is not None and not delim:
+            raise SpecError("empty delimiter", key=f"{where}.delimiter", spec=spec)
+        files[kind] = FileSpec(
+            file=f,
+            columns=cols,
+            text=tuple(str(x) for x in _get(t, "text", list, where, spec, [])),
+            delimiter=delim,
+        )
+    if dataset is None and not files:
+        raise SpecError(
+            "give a registered dataset (dataset = ...) or files "
+            f"([source.interactions] file = ...; tables: {list(_FILE_TABLES)})",
+            key="source",
+            spec=spec,
+        )
+    if dataset is not None and files:
+        raise SpecError(
+            f"give either a registered dataset or files, not both (files: {sorted(files)})",
+            key="source.dataset",
+            spec=spec,
+        )
+    if dataset is None and "interactions" not in files:
+        raise SpecError("file sources need [source.interactions]", key="source", spec=spec)
+    if dataset is not None:
+        from kgrec.data import DATASETS
+
+        if dataset not in DATASETS:
+            raise SpecError(
+                f"unknown dataset {dataset!r}; registered: {sorted(DATASETS)}",
+                key="source.dataset",
+                spec=spec,
+            )
+    return SourceSpec(dataset=dataset, path=root, files=files)
+
+
+_REL_KEYS = ("column", "relation", "node_type", "on", "delimiter", "bucket", "missing")
+_BUCKET_KEYS = ("width", "origin", "edges", "label", "below", "above")
+
+
+def _parse_relation(r: Any, i: int, spec: Any) -> RelationSpec:
+    where = f"relations[{i}]"
+    if not isinstance(r, dict):
+        raise SpecError("expected a table", key=where, spec=spec)
+    _check_keys(r, _REL_KEYS, where, spec)
+    for k in ("column", "relation", "node_type"):
+        if k not in r:
+            raise SpecError("missing required key", key=f"{where}.{k}", spec=spec)
+    on = _get(r, "on", str, where, spec, "item")
+    if on not in ON_CHOICES:
+        raise SpecError(f"{on!r} is not one of {list(ON_CHOICES)}", key=f"{where}.on", spec=spec)
+    delim = _get(r, "delimiter", str, where, spec)
+    if delim is not None and delim == "":
+        raise SpecError(
+            "empty delimiter: give the separator of the multi-valued column (e.g. '|'), "
+            "or remove the key for a single-valued column",
+            key=f"{where}.delimiter",
+            spec=spec,
+        )
+    bucket = None
+    if "bucket" in r:
+        b = r["bucket"]
+        bw = f"{where}.bucket"
+        if not isinstance(b, dict):
+            raise SpecError("expected a table {width = ...} or {edges = [...]}", key=bw, spec=spec)
+        _check_keys(b, _BUCKET_KEYS, bw, spec)
+        width = _get(b, "width", (int, float), bw, spec)
+        edges = _get(b, "edges", list, bw, spec)
+        if (width is None) == (edges is None):
+            raise SpecError("give exactly one of 'width' or 'edges'", key=bw, spec=spec)
+        if width is not None and not (math.isfinite(width) and width > 0):
+            raise SpecError("must be a positive number", key=f"{bw}.width", spec=spec)
+        if edges is not None:
+            if not edges or not all(
+                isinstance(e, (int, float)) and not isinstance(e, bool) for e in edges
+            ):
+                raise SpecError(
+                    "expected a non-empty list of numbers", key=f"{bw}.edges", spec=spec
+                )
+            if any(b2 <= a for a, b2 in itertools.pairwise(edges)):
+                raise SpecError("must be strictly increasing", key=f"{bw}.edges", spec=spec)
+        bucket = Bucket(
+            width=None if width is None else float(width),
+            origin=float(_get(b, "origin", (int, float), bw, spec, 0.0)),
+            edges=None if edges is None else tuple(float(e) for e in edges),
+            label=_get(b, "label", str, bw, spec, "{lo}-{hi}"),
+            below=_get(b, "below", str, bw, spec, "<{hi}"),
+            above=_get(b, "above", str, bw, spec, "{lo}+"),
+        )
+        for lk in ("label", "below", "above"):
+            fmt = getattr(bucket, lk)
+            try:
+                fmt.format(lo=1, hi=2, last=1)
+            except (KeyError, IndexError, ValueError) as exc:
+                raise SpecError(
+                    f"bad format string {fmt!r} ({exc}); use the fields {{lo}}, {{hi}} and {{last}}",
+                    key=f"{bw}.{lk}",
+                    spec=spec,
+                ) from None
+        if delim is not None:
+            raise SpecError(
+                "a bucketed column is single-valued: remove 'delimiter' or 'bucket'",
+                key=f"{where}.delimiter",
+                spec=spec,
+            )
+    return RelationSpec(
+        column=_name(r["column"], f"{where}.column", spec),
+        relation=_name(r["relation"], f"{where}.relation", spec),
+        node_type=_type_name(r["node_type"], f"{where}.node_type", spec),
+        on=on,
+        delimiter=delim,
+        bucket=bucket,
+        missing=tuple(str(x) for x in _get(r, "missing", list, where, spec, [])),
+    )
