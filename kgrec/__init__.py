@@ -13,7 +13,18 @@ from kgrec.errors import DataError, FetchError, KgrecError, SpecError, UnknownId
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("data", "cli", "errors")
+_SUBMODULES = (
+    "cli",
+    "data",
+    "errors",
+    "eval",
+    "graph",
+    "index",
+    "models",
+    "testing",
+    "text",
+    "train",
+)
 
 __all__ = [
     "DataError",

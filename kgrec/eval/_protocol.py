@@ -1,0 +1,116 @@
+"""Protocols: which ranking tasks a split yields for validation and for test.
+
+* ``random`` / ``temporal``: validation ranks all items, masking training items; test ranks all
+  items, masking training and validation items.
+* ``cold-item``: validation = warm validation (warm items, cold items masked: CF baselines cannot
+  score them, and early stopping should not depend on that). Test tasks:
+  ``warm`` (warm test interactions, cold items masked), ``cold`` (interactions of the cold test
+  items, ranked among the cold test items only), ``overall`` (both, ranked among every item, with
+  training and validation items masked).
+* ``cold-user``: validation = warm users' validation. Test tasks: ``warm`` (warm users), and
+  ``cold-user@k`` for each ``k``: held-out test users with their first ``k`` interactions (in the
+  split's seeded reveal order) revealed as history and masked, the rest as targets. Only held-out
+  users with more than ``max(k)`` interactions take part, so all ``k`` share one user set; the
+  number left out is recorded in the task notes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from kgrec.eval._rank import RankingTask
+from kgrec.eval._splits import COLD_TEST, TEST, TRAIN, VALID, WARM, Split
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """The tasks of one split: one validation task (early stopping) and the test tasks."""
+
+    split: Split
+    valid: RankingTask
+    tests: tuple[RankingTask, ...]
+
+    def describe(self) -> dict:
+        return {
+            "split": self.split.describe(),
+            "valid": self.valid.describe(),
+            "tests": [t.describe() for t in self.tests],
+        }
+
+
+def _users_with(m: sp.csr_matrix) -> np.ndarray:
+    return np.flatnonzero(m.getnnz(axis=1) > 0)
+
+
+def _restrict(m: sp.csr_matrix, items: np.ndarray) -> sp.csr_matrix:
+    """Keep only the columns flagged in ``items`` (bool per item)."""
+    d = sp.diags(items.astype(np.float32))
+    out = (m @ d).tocsr()
+    out.eliminate_zeros()
+    return out
+
+
+def build_protocol(split: Split) -> Protocol:
+    """Validation and test tasks for ``split`` (see the module docstring)."""
+    train = split.matrix(TRAIN)
+    valid = split.matrix(VALID)
+    test = split.matrix(TEST)
+    seen = (train + valid).tocsr()
+    seen.data[:] = 1.0
+    if split.protocol in ("random", "temporal"):
+        v = RankingTask("valid", _users_with(valid), valid, train, train)
+        t = RankingTask("test", _users_with(test), test, seen, train)
+        return Protocol(split, v, (t,))
+    if split.protocol == "cold-item":
+        assert split.item_role is not None
+        warm_items = split.item_role == WARM
+        cold_test_items = split.item_role == COLD_TEST
+        cold_items = ~warm_items
+        wv = _restrict(valid, warm_items)
+        wt = _restrict(test, warm_items)
+        ct = _restrict(test, cold_test_items)
+        v = RankingTask(
+            "valid", _users_with(wv), wv, train, train, candidates=warm_items, cold=cold_items
+        )
+        warm = RankingTask(
+            "warm", _users_with(wt), wt, seen, train, candidates=warm_items, cold=cold_items
+        )
+        cold = RankingTask(
+            "cold",
+            _users_with(ct),
+            ct,
+            sp.csr_matrix(train.shape, dtype=np.float32),
+            train,
+            candidates=cold_test_items,
+            cold=cold_items,
+        )
+        overall = RankingTask("overall", _users_with(test), test, seen, train, cold=cold_items)
+        return Protocol(split, v, (warm, cold, overall))
+    if split.protocol == "cold-user":
+        assert split.user_role is not None and split.reveal is not None
+        warm_users = split.user_role == WARM
+        wv = valid.multiply(warm_users[:, None].astype(np.float32)).tocsr()
+        wt = test.multiply(warm_users[:, None].astype(np.float32)).tocsr()
+        v = RankingTask("valid", _users_with(wv), wv, train, train)
+        tasks = [RankingTask("warm", _users_with(wt), wt, seen, train)]
+        ks = [int(k) for k in split.params.get("reveal_k", (0, 1, 3, 5))]
+        kmax = max(ks)
+        test_users = np.flatnonzero(split.user_role == COLD_TEST)
+        n_per = np.bincount(split.user, minlength=split.n_users)
+        eligible = test_users[n_per[test_users] > kmax]
+        note = (
+            f"{len(test_users) - len(eligible)} of {len(test_users)} held-out test users have "
+            f"<= {kmax} positives and are left out of every cold-user@k task"
+        )
+        rows_test = (split.part == TEST) & (split.user_role[split.user] == COLD_TEST)
+        for k in ks:
+            revealed = split.matrix(TEST, rows=rows_test & (split.reveal < k))
+            targets = split.matrix(TEST, rows=rows_test & (split.reveal >= k))
+            tasks.append(
+                RankingTask(f"cold-user@{k}", eligible, targets, revealed, revealed, notes=(note,))
+            )
+        return Protocol(split, v, tuple(tasks))
+    raise ValueError(f"no protocol for split {split.protocol!r}")  # pragma: no cover

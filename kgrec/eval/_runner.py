@@ -1,0 +1,281 @@
+"""Run a comparison: split per seed, fit each model, evaluate every task, keep per-user values.
+
+The result is tidy: ``per_user`` has one row per (seed, task, model, user, metric); ``catalog``
+holds catalog-level values (coverage); ``timings`` fit / evaluation wall time per model and seed.
+:meth:`Comparison.summary` turns per-user values into means with 95% bootstrap confidence
+intervals, and :meth:`Comparison.paired` tests every model against the best one on the same users.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from kgrec.errors import SpecError
+from kgrec.eval._metrics import Coverage, Metric, default_metrics, parse_metric
+from kgrec.eval._protocol import Protocol, build_protocol
+from kgrec.eval._rank import evaluate
+from kgrec.eval._splits import Positives, make_split
+from kgrec.eval._stats import bootstrap_ci, paired_test
+
+log = logging.getLogger(__name__)
+
+#: CLI protocol name -> split protocol
+PROTOCOL_SPLITS = {
+    "warm": "random",
+    "random": "random",
+    "temporal": "temporal",
+    "cold-item": "cold-item",
+    "cold-user": "cold-user",
+}
+
+
+@dataclass(frozen=True)
+class CompareOptions:
+    """What to compare and how. ``epochs``/``max_seconds`` override the trained models' defaults
+    (``None`` keeps each model's own); ``seeds`` are the split and training seeds."""
+
+    models: tuple[str, ...] = ("pop", "itemknn", "ease", "mf", "lightgcn")
+    protocol: str = "warm"
+    seeds: tuple[int, ...] = (2020,)
+    ks: tuple[int, ...] = (10, 20)
+    primary: str = "NDCG@20"
+    epochs: int | None = None
+    max_seconds: float | None = None
+    device: str = "cpu"
+    n_boot: int = 1000
+    eval_batch_size: int = 1024
+
+    def __post_init__(self) -> None:
+        from kgrec.models import MODELS
+
+        unknown = [m for m in self.models if m not in MODELS]
+        if unknown or not self.models:
+            raise SpecError(
+                f"unknown model(s) {unknown}; choose from {sorted(MODELS)}", key="models"
+            )
+        if self.protocol not in PROTOCOL_SPLITS:
+            raise SpecError(
+                f"unknown protocol {self.protocol!r}; choose from {sorted(PROTOCOL_SPLITS)}",
+                key="protocol",
+            )
+        if not self.seeds:
+            raise SpecError("at least one seed is needed", key="seeds")
+        if not self.ks or min(self.ks) < 1:
+            raise SpecError(f"cutoffs must be >= 1, got {list(self.ks)}", key="ks")
+        parse_metric(self.primary)
+        if self.epochs is not None and self.epochs < 1:
+            raise SpecError(f"epochs must be >= 1, got {self.epochs}", key="epochs")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def metrics(self) -> list[Metric]:
+        return default_metrics(tuple(self.ks))
+
+
+def make_model(name: str, seed: int, options: CompareOptions):
+    """Build the recommender ``name`` with the comparison's seed / epoch / device overrides."""
+    from kgrec.models import MODELS
+    from kgrec.models.cf._embedding import EmbeddingRecommender
+
+    klass = MODELS[name]
+    if issubclass(klass, EmbeddingRecommender):
+        changes: dict[str, Any] = {"seed": int(seed), "device": options.device}
+        if options.epochs is not None:
+            changes["epochs"] = options.epochs
+        if options.max_seconds is not None:
+            changes["max_seconds"] = options.max_seconds
+        return klass(options=klass.default_options.replace(**changes))
+    return klass()
+
+
+@dataclass
+class Comparison:
+    """Tidy results of :func:`compare` (see the module docstring)."""
+
+    options: CompareOptions
+    per_user: pd.DataFrame
+    catalog: pd.DataFrame
+    timings: pd.DataFrame
+    protocols: list[dict[str, Any]] = field(default_factory=list)
+    training: list[dict[str, Any]] = field(default_factory=list)
+
+    def summary(self, *, level: float = 0.95) -> pd.DataFrame:
+        """Mean, bootstrap CI (users resampled), users and seed spread per task/model/metric."""
+        rows = []
+        for (task, model, metric), g in self.per_user.groupby(
+            ["task", "model", "metric"], sort=False
+        ):
+            ci = bootstrap_ci(g["value"].to_numpy(), level=level, n_boot=self.options.n_boot)
+            seed_means = g.groupby("seed")["value"].mean()
+            rows.append(
+                {
+                    "task": task,
+                    "model": model,
+                    "metric": metric,
+                    "mean": ci.mean,
+                    "ci_low": ci.low,
+                    "ci_high": ci.high,
+                    "n": ci.n,
+                    "seeds": int(seed_means.size),
+                    "seed_std": float(seed_means.std(ddof=1)) if seed_means.size > 1 else 0.0,
+                }
+            )
+        for (task, model, metric), g in self.catalog.groupby(
+            ["task", "model", "metric"], sort=False
+        ):
+            v = g["value"].to_numpy()
+            sd = float(v.std(ddof=1)) if v.size > 1 else float("nan")
+            half = 1.96 * sd / np.sqrt(v.size) if v.size > 1 else float("nan")
+            rows.append(
+                {
+                    "task": task,
+                    "model": model,
+                    "metric": metric,
+                    "mean": float(v.mean()),
+                    "ci_low": float(v.mean() - half),
+                    "ci_high": float(v.mean() + half),
+                    "n": int(v.size),
+                    "seeds": int(v.size),
+                    "seed_std": sd if v.size > 1 else 0.0,
+                }
+            )
+        return pd.DataFrame(rows)
+
+    def paired(self, metric: str | None = None) -> pd.DataFrame:
+        """Each model against the best one (by mean ``metric``) on the same (seed, user) rows."""
+        metric = metric or self.options.primary
+        out = []
+        sub = self.per_user[self.per_user["metric"] == metric]
+        for task, g in sub.groupby("task", sort=False):
+            wide = g.pivot_table(index=["seed", "user"], columns="model", values="value")
+            wide = wide.dropna()
+            if wide.shape[1] < 2:
+                continue
+            best = wide.mean().idxmax()
+            for model in wide.columns:
+                if model == best:
+                    continue
+                t = paired_test(wide[best].to_numpy(), wide[model].to_numpy())
+                out.append(
+                    {"task": task, "metric": metric, "best": best, "other": model, **t.to_dict()}
+                )
+        return pd.DataFrame(out)
+
+
+def compare(
+    pos: Positives,
+    options: CompareOptions,
+    *,
+    progress: Callable[[str], None] | None = None,
+    model_factory: Callable[[str, int, CompareOptions], Any] = make_model,
+) -> Comparison:
+    """Split ``pos`` per seed, fit and evaluate every model on every task of the protocol."""
+    metrics = options.metrics
+    valid_metric = parse_metric(options.primary)
+    catalog = [Coverage(k) for k in options.ks]
+    per_user: list[pd.DataFrame] = []
+    cat_rows: list[dict[str, Any]] = []
+    timing_rows: list[dict[str, Any]] = []
+    protocols: list[dict[str, Any]] = []
+    training: list[dict[str, Any]] = []
+    for seed in options.seeds:
+        split = make_split(pos, PROTOCOL_SPLITS[options.protocol], seed=int(seed))
+        proto: Protocol = build_protocol(split)
+        protocols.append({"seed": int(seed), **proto.describe()})
+        train = split.train_matrix()
+
+        def validate(model, _proto=proto) -> float:
+            # early stopping of embedding models: continuous scores, no tie-breaking needed
+            r = evaluate(model.score, _proto.valid, [valid_metric], tie_seed=None)
+            return float(r.per_user[valid_metric.label].mean())
+
+        for name in options.models:
+            if progress is not None:
+                progress(f"seed {seed}: fitting {name}")
+            model = model_factory(name, int(seed), options)
+            t0 = time.perf_counter()
+            model.fit(train, validate=validate)
+            fit_s = time.perf_counter() - t0
+            t1 = time.perf_counter()
+            for task in proto.tests:
+                res = evaluate(
+                    model.score,
+                    task,
+                    metrics,
+                    catalog=catalog,
+                    batch_size=options.eval_batch_size,
+                )
+                long = res.per_user.melt(id_vars="user", var_name="metric", value_name="value")
+                long.insert(0, "model", name)
+                long.insert(0, "task", task.name)
+                long.insert(0, "seed", int(seed))
+                per_user.append(long)
+                for label, value in res.catalog.items():
+                    cat_rows.append(
+                        {
+                            "seed": int(seed),
+                            "task": task.name,
+                            "model": name,
+                            "metric": label,
+                            "value": value,
+                        }
+                    )
+            eval_s = time.perf_counter() - t1
+            result = getattr(model, "result_", None)
+            row = {"seed": int(seed), "model": name, "fit_s": fit_s, "eval_s": eval_s}
+            if result is not None:
+                row.update(epochs=result.epochs_run, best_epoch=result.best_epoch)
+                training.append(
+                    {
+                        "seed": int(seed),
+                        "model": name,
+                        **result.to_dict(),
+                        "history": result.history,
+                    }
+                )
+            timing_rows.append(row)
+            log.info("seed %s %s: fit %.1fs, eval %.1fs", seed, name, fit_s, eval_s)
+    frame = pd.concat(per_user, ignore_index=True)
+    return Comparison(
+        options=options,
+        per_user=frame,
+        catalog=pd.DataFrame(cat_rows, columns=["seed", "task", "model", "metric", "value"]),
+        timings=pd.DataFrame(timing_rows),
+        protocols=protocols,
+        training=training,
+    )
+
+
+def seeds_from(n: int, *, base: int = 2020) -> tuple[int, ...]:
+    """``n`` seeds: ``base, base + 1, ...`` (2020 first, RecBole's default seed)."""
+    if n < 1:
+        raise SpecError(f"--seeds must be >= 1, got {n}", key="seeds")
+    return tuple(base + i for i in range(n))
+
+
+def metric_order(labels: Sequence[str]) -> list[str]:
+    """Stable, readable metric order: by cutoff, then Recall, NDCG, Hit, MRR, Precision, ..."""
+    rank = {
+        "Recall": 0,
+        "NDCG": 1,
+        "Hit": 2,
+        "MRR": 3,
+        "Precision": 4,
+        "ColdShare": 5,
+        "Coverage": 6,
+    }
+
+    def key(label: str) -> tuple[int, int, str]:
+        name, _, k = label.partition("@")
+        return (int(k) if k.isdigit() else 0, rank.get(name, 9), label)
+
+    return sorted(set(labels), key=key)

@@ -1,0 +1,501 @@
+"""Seeded, savable splits of positive interactions over vocabulary indices.
+
+Four protocols:
+
+* ``random``: per user, the user's interactions in a seeded random order are cut by ratio
+  (RecBole's ``RS [0.8, 0.1, 0.1]``, ``order: RO``, ``group_by: user``). The order is a global
+  ``torch.randperm`` of the interaction rows under ``seed`` (what RecBole's ``Interaction.shuffle``
+  does), and the per-user counts follow RecBole 1.2.1's ``_calcu_split_ids``: validation and test
+  get ``floor(ratio * n)`` each, training the rest, and a user with fewer than 10 interactions still
+  gets one validation and one test interaction while at least two stay in training.
+* ``temporal``: per user, the last interaction (by timestamp, ties by row order) is the test item,
+  the one before it the validation item (RecBole's leave-one-out, ``order: TO``).
+* ``cold-item``: ``cold_share`` of the items are held out with all their interactions, half for
+  validation and half for test (split by item); the warm items' interactions are split at random as
+  above. Cold evaluation ranks among cold test items only, warm evaluation masks cold items,
+  overall evaluation ranks everything.
+* ``cold-user``: ``cold_share`` of the users are held out with all their interactions (half for
+  validation, half for test); each held-out user's interactions get a seeded reveal order, so that
+  at test time the first ``k`` can be shown to the model and the rest are targets.
+
+A :class:`Split` stores one row per positive interaction (user index, item index, part) plus the
+vocabularies, so it can be saved next to a graph and reloaded exactly (``.npz`` without pickle and a
+JSON sidecar).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from kgrec._atomic import atomic_path, atomic_write_text
+from kgrec.data import Dataset, Vocabulary
+from kgrec.errors import DataError
+
+TRAIN, VALID, TEST = 0, 1, 2
+PART_NAMES = ("train", "valid", "test")
+#: item_role / user_role codes
+WARM, COLD_VALID, COLD_TEST = 0, 1, 2
+PROTOCOLS = ("random", "temporal", "cold-item", "cold-user")
+_FORMAT = "kgrec.split/1"
+
+
+@dataclass(frozen=True, eq=False)
+class Positives:
+    """Positive user-item pairs over vocabulary indices, in source row order.
+
+    ``timestamp`` is ``None`` when the source has none. Build it with :func:`positives`.
+    """
+
+    users: Vocabulary
+    items: Vocabulary
+    user: np.ndarray
+    item: np.ndarray
+    timestamp: np.ndarray | None = None
+    notes: tuple[str, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.user)
+
+
+def positives(
+    dataset: Dataset,
+    *,
+    min_rating: float | None = None,
+    items: Vocabulary | None = None,
+    users: Vocabulary | None = None,
+) -> Positives:
+    """The dataset's positive interactions (``rating >= min_rating``; all rows when ``None``).
+
+    Rows below ``min_rating`` are dropped entirely, as RecBole's ``val_interval`` does, before any
+    split. Vocabularies default to users and items in order of first appearance among the
+    positives; pass the graph's vocabularies to split over those instead (items without a positive
+    then stay candidates in full ranking).
+    """
+    frame = dataset.interactions.frame
+    notes: list[str] = []
+    if min_rating is not None:
+        if "rating" not in frame.columns:
+            raise DataError(
+                f"min_rating={min_rating:g} was given but dataset {dataset.name!r} has no rating "
+                "column; leave min_rating unset to treat every interaction as positive"
+            )
+        keep = frame["rating"].to_numpy() >= min_rating
+        notes.append(
+            f"kept {int(keep.sum()):,} of {len(frame):,} interactions with rating >= "
+            f"{min_rating:g}; the other rows are dropped before splitting"
+        )
+        frame = frame.loc[keep]
+    if len(frame) == 0:
+        raise DataError(f"dataset {dataset.name!r} has no positive interaction to split")
+    uvocab = users or Vocabulary.from_unique(frame["user"], node_type="user")
+    ivocab = items or Vocabulary.from_unique(frame["item"], node_type="item")
+    ts = frame["timestamp"].to_numpy(np.float64) if "timestamp" in frame.columns else None
+    return Positives(
+        users=uvocab,
+        items=ivocab,
+        user=uvocab.indices(frame["user"].to_numpy()),
+        item=ivocab.indices(frame["item"].to_numpy()),
+        timestamp=ts,
+        notes=tuple(notes),
+    )
+
+
+def recbole_split_counts(n: np.ndarray, ratios: Sequence[float]) -> np.ndarray:
+    """Per-group part sizes exactly as RecBole 1.2.1's ``Dataset._calcu_split_ids``.
+
+    Every part but the first is ``int(ratio * n)``; the first takes the rest. Then, from the last
+    part backwards and while the first part has more than one row, a part whose ``ratio * n`` lies
+    strictly between 0 and 1 gets one row from the first part. Returns an ``(len(n), parts)`` array.
+    """
+    tot = sum(ratios)
+    r = [float(x) / tot for x in ratios]
+    n = np.asarray(n, dtype=np.int64)
+    cnt = np.zeros((len(n), len(r)), dtype=np.int64)
+    for i in range(1, len(r)):
+        cnt[:, i] = np.floor(r[i] * n.astype(np.float64)).astype(np.int64)
+    cnt[:, 0] = n - cnt[:, 1:].sum(axis=1)
+    active = np.ones(len(n), dtype=bool)
+    for i in range(1, len(r)):
+        active &= cnt[:, 0] > 1
+        frac = r[-i] * n.astype(np.float64)
+        bump = active & (frac > 0) & (frac < 1)
+        cnt[bump, len(r) - i] += 1
+        cnt[bump, 0] -= 1
+    return cnt
+
+
+def _randperm(n: int, seed: int) -> np.ndarray:
+    import torch
+
+    gen = torch.Generator().manual_seed(int(seed))
+    return torch.randperm(n, generator=gen).numpy()
+
+
+def _ratio_parts(
+    user: np.ndarray, order: np.ndarray, ratios: Sequence[float], n_users: int
+) -> np.ndarray:
+    """Part code per row: rows taken in ``order``, grouped by user, cut by RecBole's counts."""
+    part = np.empty(len(user), dtype=np.int8)
+    u = user[order]
+    grouped = order[np.argsort(u, kind="stable")]  # by user, within user in `order`
+    counts = np.bincount(user, minlength=n_users)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    ug = user[grouped]
+    pos = np.arange(len(grouped)) - starts[ug]
+    cnt = recbole_split_counts(counts, ratios)
+    c0 = cnt[ug, 0]
+    c1 = c0 + cnt[ug, 1]
+    codes = np.where(pos < c0, TRAIN, np.where(pos < c1, VALID, TEST)).astype(np.int8)
+    part[grouped] = codes
+    return part
+
+
+@dataclass(frozen=True, eq=False)
+class Split:
+    """One split of positive interactions: index arrays, part codes and the vocabularies.
+
+    ``part[r]`` is 0 (train), 1 (validation) or 2 (test) for interaction ``r``. ``item_role`` /
+    ``user_role`` (cold protocols) are 0 warm, 1 cold-validation, 2 cold-test per item / user.
+    ``reveal`` (cold-user) is the position of each interaction in its held-out user's seeded
+    reveal order (-1 for warm users).
+    """
+
+    protocol: str
+    users: Vocabulary
+    items: Vocabulary
+    user: np.ndarray
+    item: np.ndarray
+    part: np.ndarray
+    seed: int
+    params: dict[str, Any] = field(default_factory=dict)
+    item_role: np.ndarray | None = None
+    user_role: np.ndarray | None = None
+    reveal: np.ndarray | None = None
+    notes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.protocol not in PROTOCOLS:
+            raise DataError(f"unknown split protocol {self.protocol!r}; known: {list(PROTOCOLS)}")
+        n = len(self.user)
+        if len(self.item) != n or len(self.part) != n:
+            raise DataError("split arrays user, item and part must have the same length")
+        if n and (self.user.min() < 0 or self.user.max() >= len(self.users)):
+            raise DataError("split user index outside the user vocabulary")
+        if n and (self.item.min() < 0 or self.item.max() >= len(self.items)):
+            raise DataError("split item index outside the item vocabulary")
+
+    @property
+    def n_users(self) -> int:
+        return len(self.users)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.items)
+
+    def mask(self, *parts: int) -> np.ndarray:
+        """Boolean row mask of the interactions in ``parts``."""
+        return np.isin(self.part, np.asarray(parts, dtype=np.int8))
+
+    def matrix(self, *parts: int, rows: np.ndarray | None = None) -> sp.csr_matrix:
+        """Binary ``n_users x n_items`` CSR matrix of the interactions in ``parts`` (and ``rows``)."""
+        keep = self.mask(*parts)
+        if rows is not None:
+            keep &= rows
+        data = np.ones(int(keep.sum()), dtype=np.float32)
+        m = sp.csr_matrix(
+            (data, (self.user[keep], self.item[keep])), shape=(self.n_users, self.n_items)
+        )
+        m.sum_duplicates()
+        m.data[:] = 1.0
+        return m
+
+    def train_matrix(self) -> sp.csr_matrix:
+        return self.matrix(TRAIN)
+
+    def counts(self) -> dict[str, int]:
+        """Interactions per part, plus user and item counts."""
+        out = {name: int((self.part == i).sum()) for i, name in enumerate(PART_NAMES)}
+        out["users"] = self.n_users
+        out["items"] = self.n_items
+        out["interactions"] = len(self.part)
+        if self.item_role is not None:
+            out["cold_valid_items"] = int((self.item_role == COLD_VALID).sum())
+            out["cold_test_items"] = int((self.item_role == COLD_TEST).sum())
+        if self.user_role is not None:
+            out["cold_valid_users"] = int((self.user_role == COLD_VALID).sum())
+            out["cold_test_users"] = int((self.user_role == COLD_TEST).sum())
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-able description: protocol, seed, parameters, counts and notes."""
+        return {
+            "protocol": self.protocol,
+            "seed": self.seed,
+            "params": dict(self.params),
+            "counts": self.counts(),
+            "notes": list(self.notes),
+        }
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | Path) -> Path:
+        """Write ``path`` (``.npz``, arrays, no pickle) and ``path.json`` (vocabularies, meta)."""
+        path = Path(path)
+        if path.suffix != ".npz":
+            path = path.with_suffix(".npz")
+        arrays: dict[str, np.ndarray] = {
+            "user": self.user.astype(np.int64),
+            "item": self.item.astype(np.int64),
+            "part": self.part.astype(np.int8),
+        }
+        for name in ("item_role", "user_role", "reveal"):
+            value = getattr(self, name)
+            if value is not None:
+                arrays[name] = np.asarray(value)
+        with atomic_path(path, suffix=".npz") as tmp, tmp.open("wb") as f:
+            np.savez(f, **arrays)
+        meta = {
+            "format": _FORMAT,
+            "protocol": self.protocol,
+            "seed": self.seed,
+            "params": self.params,
+            "notes": list(self.notes),
+            "users": self.users.to_json(),
+            "items": self.items.to_json(),
+        }
+        atomic_write_text(path.with_suffix(".json"), json.dumps(meta, indent=1))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Split:
+        """Read a split written by :meth:`save`."""
+        path = Path(path)
+        if path.suffix != ".npz":
+            path = path.with_suffix(".npz")
+        meta_path = path.with_suffix(".json")
+        if not path.is_file() or not meta_path.is_file():
+            raise DataError(f"split files {path} and {meta_path} are both needed", path=path)
+        meta = json.loads(meta_path.read_text())
+        if meta.get("format") != _FORMAT:
+            raise DataError(
+                f"not a kgrec split (format {meta.get('format')!r}, expected {_FORMAT!r})",
+                path=meta_path,
+            )
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        return cls(
+            protocol=meta["protocol"],
+            users=Vocabulary.from_json(meta["users"]),
+            items=Vocabulary.from_json(meta["items"]),
+            user=arrays["user"],
+            item=arrays["item"],
+            part=arrays["part"],
+            seed=int(meta["seed"]),
+            params=meta["params"],
+            item_role=arrays.get("item_role"),
+            user_role=arrays.get("user_role"),
+            reveal=arrays.get("reveal"),
+            notes=tuple(meta.get("notes", ())),
+        )
+
+
+def _check_ratios(ratios: Sequence[float]) -> tuple[float, ...]:
+    r = tuple(float(x) for x in ratios)
+    if len(r) != 3 or any(x < 0 for x in r) or r[0] <= 0:
+        raise DataError(f"ratios must be three non-negative numbers (train > 0), got {list(r)}")
+    return r
+
+
+def random_split(
+    pos: Positives, *, seed: int = 2020, ratios: Sequence[float] = (0.8, 0.1, 0.1)
+) -> Split:
+    """Per-user random split by ratio, RecBole-compatible (see the module docstring)."""
+    r = _check_ratios(ratios)
+    order = _randperm(len(pos), seed)
+    part = _ratio_parts(pos.user, order, r, len(pos.users))
+    return Split(
+        "random",
+        pos.users,
+        pos.items,
+        pos.user,
+        pos.item,
+        part,
+        seed,
+        params={"ratios": list(r), "group_by": "user", "order": "random (torch.randperm)"},
+        notes=pos.notes,
+    )
+
+
+def temporal_split(pos: Positives, *, seed: int = 0) -> Split:
+    """Per-user leave-last-out: last interaction -> test, the one before -> validation.
+
+    A user with two interactions gives one to test and none to validation; a user with one keeps
+    it in training (RecBole's ``_split_index_by_leave_one_out``). ``seed`` is recorded only.
+    """
+    if pos.timestamp is None:
+        raise DataError("temporal split needs interaction timestamps; this dataset has none")
+    ts = np.nan_to_num(pos.timestamp, nan=-np.inf)
+    rows = np.arange(len(pos))
+    order = np.lexsort((rows, ts, pos.user))  # by user, then time, then row
+    u = pos.user[order]
+    counts = np.bincount(pos.user, minlength=len(pos.users))
+    ends = np.cumsum(counts)
+    from_end = ends[u] - 1 - (np.arange(len(order)))  # 0 for a user's last interaction
+    n_u = counts[u]
+    leave = np.minimum(2, n_u - 1)
+    codes = np.full(len(order), TRAIN, dtype=np.int8)
+    codes[(from_end == 0) & (leave >= 1)] = TEST
+    codes[(from_end == 1) & (leave >= 2)] = VALID
+    part = np.empty(len(pos), dtype=np.int8)
+    part[order] = codes
+    return Split(
+        "temporal",
+        pos.users,
+        pos.items,
+        pos.user,
+        pos.item,
+        part,
+        seed,
+        params={"leave_out": 2, "order": "timestamp"},
+        notes=pos.notes,
+    )
+
+
+def _roles(n: int, share: float, seed: int, what: str) -> np.ndarray:
+    """Seeded roles: ``share`` of ``n`` held out, the first half cold-valid, the rest cold-test."""
+    if not 0 < share < 1:
+        raise DataError(f"cold {what} share must be in (0, 1), got {share}")
+    n_cold = round(share * n)
+    if n_cold < 2:
+        raise DataError(f"{n} {what}s are too few to hold out {share:.0%} (needs at least 2)")
+    perm = np.random.default_rng([int(seed), 7]).permutation(n)
+    role = np.zeros(n, dtype=np.int8)
+    role[perm[: n_cold // 2]] = COLD_VALID
+    role[perm[n_cold // 2 : n_cold]] = COLD_TEST
+    return role
+
+
+def cold_item_split(
+    pos: Positives,
+    *,
+    seed: int = 2020,
+    cold_share: float = 0.2,
+    ratios: Sequence[float] = (0.8, 0.1, 0.1),
+) -> Split:
+    """Hold out ``cold_share`` of the items (those with a positive) with all their interactions.
+
+    Half of the held-out items are validation items, half test items; the warm items'
+    interactions are split per user at random by ``ratios``.
+    """
+    r = _check_ratios(ratios)
+    present = np.flatnonzero(np.bincount(pos.item, minlength=len(pos.items)) > 0)
+    sub = _roles(len(present), cold_share, seed, "item")
+    item_role = np.zeros(len(pos.items), dtype=np.int8)
+    item_role[present] = sub
+    row_role = item_role[pos.item]
+    warm = row_role == WARM
+    order = _randperm(len(pos), seed)
+    order = order[warm[order]]
+    part = np.empty(len(pos), dtype=np.int8)
+    wrows = np.flatnonzero(warm)
+    remap = np.full(len(pos), -1, dtype=np.int64)
+    remap[wrows] = np.arange(len(wrows))
+    part[wrows] = _ratio_parts(pos.user[wrows], remap[order], r, len(pos.users))
+    part[row_role == COLD_VALID] = VALID
+    part[row_role == COLD_TEST] = TEST
+    return Split(
+        "cold-item",
+        pos.users,
+        pos.items,
+        pos.user,
+        pos.item,
+        part,
+        seed,
+        params={"cold_share": cold_share, "ratios": list(r), "cold_split": "by item, half/half"},
+        item_role=item_role,
+        notes=pos.notes,
+    )
+
+
+def cold_user_split(
+    pos: Positives,
+    *,
+    seed: int = 2020,
+    cold_share: float = 0.2,
+    ratios: Sequence[float] = (0.8, 0.1, 0.1),
+    reveal_k: Sequence[int] = (0, 1, 3, 5),
+) -> Split:
+    """Hold out ``cold_share`` of the users with all their interactions (half validation, half
+    test); each held-out user's interactions get a seeded reveal order for the ``k``-shot tasks."""
+    r = _check_ratios(ratios)
+    ks = sorted({int(k) for k in reveal_k})
+    if not ks or ks[0] < 0:
+        raise DataError(f"reveal_k must be non-negative integers, got {list(reveal_k)}")
+    present = np.flatnonzero(np.bincount(pos.user, minlength=len(pos.users)) > 0)
+    sub = _roles(len(present), cold_share, seed, "user")
+    user_role = np.zeros(len(pos.users), dtype=np.int8)
+    user_role[present] = sub
+    row_role = user_role[pos.user]
+    warm = row_role == WARM
+    order = _randperm(len(pos), seed)
+    wrows = np.flatnonzero(warm)
+    remap = np.full(len(pos), -1, dtype=np.int64)
+    remap[wrows] = np.arange(len(wrows))
+    part = np.empty(len(pos), dtype=np.int8)
+    part[wrows] = _ratio_parts(pos.user[wrows], remap[order[warm[order]]], r, len(pos.users))
+    part[row_role == COLD_VALID] = VALID
+    part[row_role == COLD_TEST] = TEST
+    # reveal order: a cold user's interactions in the seeded permutation order
+    reveal = np.full(len(pos), -1, dtype=np.int64)
+    cold_rows = order[~warm[order]]
+    g = cold_rows[np.argsort(pos.user[cold_rows], kind="stable")]
+    counts = np.bincount(pos.user[g], minlength=len(pos.users))
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    reveal[g] = np.arange(len(g)) - starts[pos.user[g]]
+    return Split(
+        "cold-user",
+        pos.users,
+        pos.items,
+        pos.user,
+        pos.item,
+        part,
+        seed,
+        params={"cold_share": cold_share, "ratios": list(r), "reveal_k": ks},
+        user_role=user_role,
+        reveal=reveal,
+        notes=pos.notes,
+    )
+
+
+def make_split(pos: Positives, protocol: str, *, seed: int = 2020, **kwargs: Any) -> Split:
+    """Split ``pos`` by protocol name (``random``/``warm``, ``temporal``, ``cold-item``, ``cold-user``)."""
+    table = {
+        "random": random_split,
+        "warm": random_split,
+        "temporal": temporal_split,
+        "cold-item": cold_item_split,
+        "cold-user": cold_user_split,
+    }
+    try:
+        fn = table[protocol]
+    except KeyError:
+        raise DataError(f"unknown protocol {protocol!r}; choose one of {sorted(table)}") from None
+    return fn(pos, seed=seed, **kwargs)
+
+
+def split_frame(split: Split) -> pd.DataFrame:
+    """The split as a DataFrame of external ids and part names (for inspection or export)."""
+    return pd.DataFrame(
+        {
+            "user": split.users.ids[split.user],
+            "item": split.items.ids[split.item],
+            "part": np.asarray(PART_NAMES, dtype=object)[split.part],
+        }
+    )

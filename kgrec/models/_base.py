@@ -1,0 +1,259 @@
+"""The recommender contract every model follows (baselines and, later, the hybrid).
+
+Estimator habits: ``__init__`` stores a frozen config (and training options); ``fit(train)``
+learns from a binary ``n_users x n_items`` CSR matrix of training positives and returns ``self``;
+learned state ends in ``_``. ``score(users, history)`` returns a dense ``(len(users), n_items)``
+tensor, higher is better; ``history`` holds those users' known items as CSR rows (the training rows
+for warm users, the revealed items for cold users), which history-based models (ItemKNN, EASE)
+score from and embedding models use to fold in users they have no vector for. ``save``/``load``
+write a directory with ``model.json`` (class, config, shapes) and ``arrays.npz`` (no pickle).
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from kgrec._atomic import atomic_dir
+from kgrec.errors import DataError, KgrecError, SpecError
+
+#: validation callback handed to ``fit``: model -> validation metric (higher is better)
+Validator = Callable[["Recommender"], float]
+_FORMAT = "kgrec.model/1"
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Base of the per-model frozen configs: validation hook and a dict round trip."""
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise :class:`SpecError` naming the bad key; subclasses override."""
+
+    def _require(self, key: str, ok: bool, msg: str) -> None:
+        if not ok:
+            raise SpecError(f"{msg}, got {getattr(self, key)!r}", key=key)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, obj: dict[str, Any]) -> Self:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(obj) - known)
+        if unknown:
+            raise SpecError(
+                f"unknown option(s) {unknown} for {cls.__name__}; known {sorted(known)}"
+            )
+        return cls(**obj)
+
+
+def as_csr(train: sp.spmatrix | np.ndarray, *, binary: bool = True) -> sp.csr_matrix:
+    """A float32 CSR copy of ``train`` (binarised), with sorted indices."""
+    m = sp.csr_matrix(train, dtype=np.float32, copy=True)
+    m.sum_duplicates()
+    if binary:
+        m.data[:] = 1.0
+    m.sort_indices()
+    return m
+
+
+def csr_to_torch(m: sp.csr_matrix) -> torch.Tensor:
+    """A scipy CSR matrix as a torch sparse CSR tensor (float32)."""
+    import warnings
+
+    m = sp.csr_matrix(m, dtype=np.float32)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*[Ss]parse CSR tensor support is in beta.*")
+        return torch.sparse_csr_tensor(
+            torch.from_numpy(m.indptr.astype(np.int64)),
+            torch.from_numpy(m.indices.astype(np.int64)),
+            torch.from_numpy(m.data),
+            size=m.shape,
+            check_invariants=False,
+        )
+
+
+class Recommender(ABC):
+    """Base class of every kgrec recommender."""
+
+    #: short name used by the CLI and in reports (``pop``, ``itemknn`` ...)
+    name: ClassVar[str] = "recommender"
+    config_class: ClassVar[type[ModelConfig]] = ModelConfig
+
+    def __init__(self, config: ModelConfig | None = None, **overrides: Any) -> None:
+        if config is None:
+            config = self.config_class(**overrides)
+        elif overrides:
+            config = self.config_class.from_dict({**config.to_dict(), **overrides})
+        if not isinstance(config, self.config_class):
+            raise SpecError(
+                f"{type(self).__name__} needs a {self.config_class.__name__}, "
+                f"got {type(config).__name__}"
+            )
+        self.config = config
+        self.n_users_: int | None = None
+        self.n_items_: int | None = None
+        self.train_: sp.csr_matrix | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.config!r})"
+
+    # ---------------------------------------------------------------- contract
+    @abstractmethod
+    def fit(self, train: sp.spmatrix, *, validate: Validator | None = None) -> Self:
+        """Learn from the binary training matrix; ``validate`` drives early stopping."""
+
+    @abstractmethod
+    def _score(self, users: np.ndarray, history: sp.csr_matrix) -> torch.Tensor:
+        """Scores for ``users`` given their ``history`` rows (fitted model)."""
+
+    def score(self, users: np.ndarray, history: sp.csr_matrix | None = None) -> torch.Tensor:
+        """Dense ``(len(users), n_items)`` float32 scores; ``history`` defaults to training rows."""
+        self._check_fitted()
+        users = np.asarray(users, dtype=np.int64)
+        if users.size and (users.min() < 0 or users.max() >= self.n_users_):
+            raise KgrecError(f"user index outside 0..{self.n_users_ - 1}")
+        if history is None:
+            history = self.train_[users]
+        history = sp.csr_matrix(history, dtype=np.float32)
+        if history.shape != (len(users), self.n_items_):
+            raise KgrecError(
+                f"history has shape {history.shape}, expected {(len(users), self.n_items_)}"
+            )
+        return self._score(users, history).to(torch.float32)
+
+    def recommend(
+        self,
+        users: np.ndarray,
+        k: int = 10,
+        *,
+        history: sp.csr_matrix | None = None,
+        exclude_seen: bool = True,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` item indices and scores per user, the history items excluded by default."""
+        from kgrec.eval._rank import topk_masked
+
+        users = np.asarray(users, dtype=np.int64)
+        h = self.train_[users] if history is None else sp.csr_matrix(history)
+        s = self.score(users, h)
+        mask = None
+        if exclude_seen:
+            mask = torch.from_numpy(h.toarray() > 0)
+        items, valid = topk_masked(s, k, mask=mask)
+        vals = s.gather(1, items)
+        return np.where(valid.numpy(), items.numpy(), -1), np.where(
+            valid.numpy(), vals.numpy(), -np.inf
+        )
+
+    def user_vectors(self, users: np.ndarray | None = None) -> torch.Tensor | None:
+        """Learned user vectors (rows for ``users``), or ``None`` for models without any."""
+        return None
+
+    def item_vectors(self) -> torch.Tensor | None:
+        """Learned item vectors, or ``None`` for models without any."""
+        return None
+
+    # ---------------------------------------------------------------- persistence
+    def _state(self) -> dict[str, np.ndarray]:
+        """Learned arrays to save (subclasses extend)."""
+        assert self.train_ is not None
+        return {
+            "train_indptr": self.train_.indptr.astype(np.int64),
+            "train_indices": self.train_.indices.astype(np.int64),
+        }
+
+    def _set_state(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+        n_users, n_items = int(meta["n_users"]), int(meta["n_items"])
+        indices = arrays["train_indices"]
+        self.train_ = sp.csr_matrix(
+            (np.ones(len(indices), np.float32), indices, arrays["train_indptr"]),
+            shape=(n_users, n_items),
+        )
+        self.n_users_, self.n_items_ = n_users, n_items
+
+    def save(self, path: str | Path, *, overwrite: bool = True) -> Path:
+        """Write ``path/model.json`` and ``path/arrays.npz`` atomically (no pickle)."""
+        self._check_fitted()
+        path = Path(path)
+        meta = {
+            "format": _FORMAT,
+            "model": self.name,
+            "class": type(self).__name__,
+            "config": self.config.to_dict(),
+            "n_users": self.n_users_,
+            "n_items": self.n_items_,
+            **self._extra_meta(),
+        }
+        with atomic_dir(path, overwrite=overwrite) as tmp:
+            with (tmp / "arrays.npz").open("wb") as f:
+                np.savez(f, **self._state())
+            (tmp / "model.json").write_text(json.dumps(meta, indent=1))
+        return path
+
+    def _extra_meta(self) -> dict[str, Any]:
+        return {}
+
+    @classmethod
+    def load(cls, path: str | Path) -> Recommender:
+        """Load a model saved by :meth:`save` (dispatching on the saved short name)."""
+        from kgrec.models import MODELS
+
+        path = Path(path)
+        meta_path = path / "model.json"
+        if not meta_path.is_file():
+            raise DataError("no model.json here: not a saved kgrec model", path=path)
+        meta = json.loads(meta_path.read_text())
+        if meta.get("format") != _FORMAT:
+            raise DataError(f"unknown model format {meta.get('format')!r}", path=meta_path)
+        name = meta.get("model")
+        if name not in MODELS:
+            raise DataError(f"unknown model {name!r}; known {sorted(MODELS)}", path=meta_path)
+        klass = MODELS[name]
+        if cls is not Recommender and not issubclass(klass, cls):
+            raise DataError(f"saved model is a {klass.__name__}, not a {cls.__name__}", path=path)
+        model = klass(klass.config_class.from_dict(meta["config"]))
+        with np.load(path / "arrays.npz", allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        model._set_state(arrays, meta)
+        return model
+
+    # ---------------------------------------------------------------- helpers
+    def _check_fitted(self) -> None:
+        if self.train_ is None:
+            raise KgrecError(f"{type(self).__name__} is not fitted: call fit(train) first")
+
+    def _start_fit(self, train: sp.spmatrix) -> sp.csr_matrix:
+        m = as_csr(train)
+        if m.shape[0] == 0 or m.shape[1] == 0:
+            raise DataError(f"empty training matrix of shape {m.shape}")
+        self.train_ = m
+        self.n_users_, self.n_items_ = m.shape
+        return m
+
+
+def history_tensor(history: sp.csr_matrix) -> torch.Tensor:
+    """Dense float32 tensor of CSR history rows."""
+    return torch.from_numpy(np.asarray(history.toarray(), dtype=np.float32))
+
+
+def fold_in(
+    item_vectors: torch.Tensor, history: sp.csr_matrix, *, normalize: bool = True
+) -> torch.Tensor:
+    """User vectors as the mean of their history items' vectors (zeros without history): how an
+    embedding model scores users it has no learned vector for (cold users)."""
+    h = history_tensor(history)
+    out = h @ item_vectors
+    if normalize:
+        out = out / h.sum(1, keepdim=True).clamp(min=1.0)
+    return out

@@ -1,0 +1,14 @@
+"""Test helpers that ship with kgrec: synthetic data and reusable contract-test mixins."""
+
+from kgrec.testing._synthetic import synthetic_dataset, synthetic_matrix
+
+__all__ = ["RecommenderContract", "synthetic_dataset", "synthetic_matrix"]
+
+
+def __getattr__(name: str):
+    # the contract mixins import pytest: only when asked for
+    if name == "RecommenderContract":
+        from kgrec.testing._contracts import RecommenderContract
+
+        return RecommenderContract
+    raise AttributeError(f"module 'kgrec.testing' has no attribute {name!r}")

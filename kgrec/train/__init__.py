@@ -1,0 +1,22 @@
+"""Training: frozen options, the single epoch loop (early stopping, checkpoints, resume), BPR batches."""
+
+from kgrec.train._loop import (
+    CHECKPOINT_NAME,
+    BatchSampler,
+    TrainResult,
+    seed_everything,
+    train_loop,
+)
+from kgrec.train._options import TrainingOptions
+from kgrec.train._sampling import BPRSampler, PairBatch
+
+__all__ = [
+    "CHECKPOINT_NAME",
+    "BPRSampler",
+    "BatchSampler",
+    "PairBatch",
+    "TrainResult",
+    "TrainingOptions",
+    "seed_everything",
+    "train_loop",
+]

@@ -1,0 +1,72 @@
+"""Typed, frozen training options shared by every trainable model."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+from kgrec.errors import SpecError
+
+
+@dataclass(frozen=True)
+class TrainingOptions:
+    """How to train: budget, optimiser, early stopping, checkpoints, seed and device.
+
+    ``patience`` counts validation rounds without improvement of the validation metric
+    (``NDCG@20`` by default) by more than ``min_delta``; 0 disables early stopping. No early stop
+    happens before ``min_epochs`` epochs (LightGCN's validation NDCG first dips below its epoch-0
+    popularity-like level before it rises; RecBole's default LightGCN stops in that dip).
+    ``max_seconds`` caps training wall time (checked after each epoch). ``checkpoint_dir``: where
+    the loop writes its atomic checkpoint after every epoch; with ``resume`` an existing one is
+    continued from.
+    """
+
+    epochs: int = 100
+    batch_size: int = 2048
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    patience: int = 10
+    min_epochs: int = 0
+    min_delta: float = 0.0
+    eval_every: int = 1
+    valid_metric: str = "NDCG@20"
+    seed: int = 2020
+    device: str = "cpu"
+    max_seconds: float | None = None
+    checkpoint_dir: str | None = None
+    resume: bool = False
+    progress: bool = False
+
+    def __post_init__(self) -> None:
+        checks = [
+            ("epochs", self.epochs >= 1, "must be >= 1"),
+            ("batch_size", self.batch_size >= 1, "must be >= 1"),
+            ("lr", self.lr > 0, "must be > 0"),
+            ("weight_decay", self.weight_decay >= 0, "must be >= 0"),
+            ("patience", self.patience >= 0, "must be >= 0 (0 disables early stopping)"),
+            ("min_epochs", self.min_epochs >= 0, "must be >= 0"),
+            ("min_delta", self.min_delta >= 0, "must be >= 0"),
+            ("eval_every", self.eval_every >= 1, "must be >= 1"),
+            ("valid_metric", "@" in self.valid_metric, "must look like NAME@K, e.g. NDCG@20"),
+            ("device", self.device.split(":")[0] in ("cpu", "cuda", "mps"), "cpu, cuda[:n] or mps"),
+            ("max_seconds", self.max_seconds is None or self.max_seconds > 0, "must be > 0"),
+        ]
+        for key, ok, msg in checks:
+            if not ok:
+                raise SpecError(f"{msg}, got {getattr(self, key)!r}", key=f"training.{key}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, obj: dict[str, Any]) -> TrainingOptions:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(obj) - known)
+        if unknown:
+            raise SpecError(
+                f"unknown training option(s) {unknown}; known: {sorted(known)}", key="training"
+            )
+        return cls(**obj)
+
+    def replace(self, **changes: Any) -> TrainingOptions:
+        return replace(self, **changes)
