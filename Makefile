@@ -22,8 +22,8 @@ demo: $(VENV)/.installed
 	$(KGREC) data describe ml-100k
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check kgrec tests $(wildcard bench)
-	$(VENV)/bin/ruff format --check kgrec tests $(wildcard bench)
+	$(VENV)/bin/ruff check kgrec tests notebooks $(wildcard bench)
+	$(VENV)/bin/ruff format --check kgrec tests notebooks $(wildcard bench)
 
 test: lint
 	$(PY) -m pytest -q

@@ -1,4 +1,4 @@
-"""Degree-distribution plots of a graph (matplotlib, Agg backend, imported lazily)."""
+"""Degree-distribution plots of a graph (matplotlib, imported lazily; no global backend change)."""
 
 from __future__ import annotations
 
@@ -16,15 +16,13 @@ SMALL = 30
 def plot_degrees(g: KnowledgeGraph, out: str | Path, *, dpi: int = 120) -> Path:
     """Write a PNG with one panel per node type: the complementary CDF of degrees (log-log), or
     one bar per node for types with at most ``SMALL`` nodes."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: leaves a notebook's backend alone
 
     types = [nt for nt in g.node_types if g.num_nodes(nt)]
     ncol = min(3, len(types))
     nrow = -(-len(types) // ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 3.3 * nrow), squeeze=False)
+    fig = Figure(figsize=(4.2 * ncol, 3.3 * nrow))
+    axes = fig.subplots(nrow, ncol, squeeze=False)
     from matplotlib.ticker import NullFormatter
 
     for ax, nt in zip(axes.ravel(), types, strict=False):
@@ -63,5 +61,4 @@ def plot_degrees(g: KnowledgeGraph, out: str | Path, *, dpi: int = 120) -> Path:
     out = Path(out)
     with atomic_path(out, suffix=out.suffix) as tmp:
         fig.savefig(tmp, dpi=dpi, format="png")
-    plt.close(fig)
     return out
