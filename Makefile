@@ -17,9 +17,12 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# The main job, end to end on the default dataset (MovieLens-100K + Freebase KG).
 demo: $(VENV)/.installed
 	$(KGREC) data fetch ml-100k
 	$(KGREC) data describe ml-100k
+	$(KGREC) graph build graphs/movielens-100k.toml --out out/graphs/movielens-100k --overwrite
+	$(KGREC) compare graphs/movielens-100k.toml --models pop,itemknn,ease,mf,lightgcn --seeds 1 --out out/compare-warm
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check kgrec tests notebooks $(wildcard bench)

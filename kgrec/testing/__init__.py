@@ -2,7 +2,7 @@
 
 from kgrec.testing._synthetic import synthetic_dataset, synthetic_matrix
 
-__all__ = ["RecommenderContract", "synthetic_dataset", "synthetic_matrix"]
+__all__ = ["RecommenderContract", "TextEncoderContract", "synthetic_dataset", "synthetic_matrix"]
 
 
 def __getattr__(name: str):
@@ -11,4 +11,8 @@ def __getattr__(name: str):
         from kgrec.testing._contracts import RecommenderContract
 
         return RecommenderContract
+    if name == "TextEncoderContract":
+        from kgrec.testing._encoder_contract import TextEncoderContract
+
+        return TextEncoderContract
     raise AttributeError(f"module 'kgrec.testing' has no attribute {name!r}")
