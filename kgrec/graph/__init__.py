@@ -27,7 +27,6 @@ from kgrec.graph._spec import (
     UserEdgeSpec,
     load_spec,
 )
-from kgrec.graph._text import graph_item_ids, item_texts, user_texts
 
 __all__ = [
     "Bucket",
@@ -50,14 +49,11 @@ __all__ = [
     "build_graph",
     "cache_key",
     "export_recbole",
-    "graph_item_ids",
     "import_recbole",
-    "item_texts",
     "load_or_build",
     "load_spec",
     "prune",
     "to_hetero_data",
     "to_homogeneous",
     "to_networkx",
-    "user_texts",
 ]

@@ -7,14 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kgrec.graph import (
-    build_graph,
-    export_recbole,
-    import_recbole,
-    item_texts,
-    load_spec,
-    user_texts,
-)
+from kgrec.graph import build_graph, export_recbole, import_recbole, load_spec
+from kgrec.text import texts_from_spec
 
 GRAPHS = Path(__file__).resolve().parents[2] / "graphs"
 
@@ -80,10 +74,11 @@ def test_ml100k_networkx_counts_equal_stats(ml_graph):
 
 def test_ml100k_item_text(ml100k, ml_graph):
     spec, _ = ml_graph
-    t = item_texts(spec, ml100k)
+    texts = texts_from_spec(spec, ml100k)  # the spec's [text] section drives kgrec.text
+    t = dict(zip(texts["item"].ids, texts["item"].texts, strict=True))
     assert len(t) == 1682
     assert t["1"] == "Toy Story. release_year: 1995. class: Animation, Children's, Comedy"
-    assert (user_texts(spec, ml100k) == "").all()
+    assert "user" not in texts  # user_reviews = false
 
 
 def test_lastfm_graph(lastfm_dir):
@@ -106,11 +101,11 @@ def test_lastfm_graph(lastfm_dir):
     assert g.edge_attrs[tagged]["count"].sum() == 186_478  # every tag assignment counted
     assert st.nodes["tag"] == ds.tags["tag"].nunique()
     assert ("user", "rev_friend_of", "user") not in g.edges
-    text = item_texts(spec, ds)
-    # one text per graph item, in the graph's order, including the 390 tag-only artists
-    assert text.index.tolist() == g.vocabs["item"].ids.tolist()
-    assert text.str.contains("tags: ").sum() > 10_000
-    assert text.iloc[-390:].str.startswith("tags: ").all()
+    text = texts_from_spec(spec, ds)["item"]
+    # one text per catalog artist (name + tags); the graph's items are those plus the
+    # 390 tag-only artists, which have no name and get their vectors from the graph alone
+    assert text.ids.tolist() == g.vocabs["item"].ids.tolist()[: len(text.ids)]
+    assert sum("tags: " in t for t in text.texts) > 10_000
 
 
 def test_amazon_graph_and_training_only_review_text(amazon_dir):
@@ -126,8 +121,9 @@ def test_amazon_graph_and_training_only_review_text(amazon_dir):
     train = g.filter_edges(ie, split == "train")
     assert train.edges[ie].shape[1] == 8_208 and g.edges[ie].shape[1] == 10_261
     f = ds.interactions.frame
-    items = item_texts(spec, ds)
-    users = user_texts(spec, ds)
+    texts = texts_from_spec(spec, ds)
+    items = {i: " ".join(r) for i, r in zip(texts["item"].ids, texts["item"].reviews, strict=True)}
+    users = {u: " ".join(r) for u, r in zip(texts["user"].ids, texts["user"].reviews, strict=True)}
     assert len(items) == 900 and len(users) == 1429
     # a test-split review must appear in no text
     test_rows = f[(f["split"] == "test") & (f["review"].str.len() > 60)]
@@ -137,4 +133,4 @@ def test_amazon_graph_and_training_only_review_text(amazon_dir):
     train_rows = f[(f["split"] == "train") & (f["review"].str.len() > 60)]
     r = train_rows.iloc[0]
     assert r["review"][:40] in users[r["user"]]
-    assert items.str.len().max() <= spec.text.max_review_chars
+    assert max(len(c) for rs in texts["item"].reviews for c in rs) <= spec.text.max_review_chars
