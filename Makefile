@@ -22,6 +22,7 @@ demo: $(VENV)/.installed
 	$(KGREC) data fetch ml-100k
 	$(KGREC) data describe ml-100k
 	$(KGREC) graph build graphs/movielens-100k.toml --out out/graphs/movielens-100k --overwrite
+	$(KGREC) text encode graphs/movielens-100k.toml
 	$(KGREC) compare graphs/movielens-100k.toml --models pop,itemknn,ease,mf,lightgcn --seeds 1 --out out/compare-warm
 
 lint: $(VENV)/.installed
