@@ -2,7 +2,14 @@
 
 from kgrec.testing._synthetic import synthetic_dataset, synthetic_matrix
 
-__all__ = ["RecommenderContract", "TextEncoderContract", "synthetic_dataset", "synthetic_matrix"]
+__all__ = [
+    "IndexContract",
+    "RecommenderContract",
+    "TextEncoderContract",
+    "clustered_vectors",
+    "synthetic_dataset",
+    "synthetic_matrix",
+]
 
 
 def __getattr__(name: str):
@@ -11,6 +18,10 @@ def __getattr__(name: str):
         from kgrec.testing._contracts import RecommenderContract
 
         return RecommenderContract
+    if name in ("IndexContract", "clustered_vectors"):
+        from kgrec.testing import _index_contract
+
+        return getattr(_index_contract, name)
     if name == "TextEncoderContract":
         from kgrec.testing._encoder_contract import TextEncoderContract
 

@@ -1,0 +1,53 @@
+"""Retrieval indexes: one wrapper over FAISS (CPU or GPU) with a torch exact backend.
+
+``VectorIndex`` builds, searches, grows (``add``), shrinks (``remove``), saves and loads an index
+of vectors named by external ids, and measures its own recall against exact search
+(``self_check``). ``IndexConfig`` says how; ``factory="auto"`` picks the index type by size (see
+:func:`auto_factory`). ``import kgrec.index`` does not import faiss; building does.
+"""
+
+from kgrec.index._config import (
+    FACTORY_FORMS,
+    FactorySpec,
+    IndexConfig,
+    auto_factory,
+    default_nlist,
+    default_pq_m,
+    parse_factory,
+)
+from kgrec.index._errors import FingerprintMismatchError, IndexUsageError
+from kgrec.index._faiss import faiss_gpu_available, faiss_gpu_count
+from kgrec.index._index import (
+    IndexInfo,
+    RecallReport,
+    SearchResult,
+    VectorIndex,
+    check_vectors,
+    fingerprint_of,
+    load_index,
+    recall_at_k,
+    resolve_device,
+)
+
+__all__ = [
+    "FACTORY_FORMS",
+    "FactorySpec",
+    "FingerprintMismatchError",
+    "IndexConfig",
+    "IndexInfo",
+    "IndexUsageError",
+    "RecallReport",
+    "SearchResult",
+    "VectorIndex",
+    "auto_factory",
+    "check_vectors",
+    "default_nlist",
+    "default_pq_m",
+    "faiss_gpu_available",
+    "faiss_gpu_count",
+    "fingerprint_of",
+    "load_index",
+    "parse_factory",
+    "recall_at_k",
+    "resolve_device",
+]

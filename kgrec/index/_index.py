@@ -1,0 +1,720 @@
+"""VectorIndex: one retrieval index over external string ids, on FAISS or torch.
+
+The facade owns everything backends need not know: validation of vectors and ids, cosine
+normalisation, the external-id <-> int64-label map (labels are never reused, so removals leave
+every other id's label unchanged), the model fingerprint, persistence, and the exact-search
+probe behind :meth:`VectorIndex.self_check`.
+
+Self-check probe: at build time ``check_queries`` stored vectors are sampled as queries and
+their exact top-``2 * check_k`` neighbours (scores + labels) are kept. Adds merge the new
+vectors' exact scores in; removals drop the removed labels. A probe query stays exact for ``k``
+while at least ``k`` of its kept neighbours are alive (or all live items are kept), so the
+self-check measures recall against exact search for every index type, IVF-PQ included (whose
+original vectors are gone), also after ``load``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kgrec._atomic import atomic_dir
+from kgrec.data import Vocabulary
+from kgrec.errors import DataError, UnknownIdError
+from kgrec.index._config import FactorySpec, IndexConfig, auto_factory, parse_factory
+from kgrec.index._errors import FingerprintMismatchError, IndexUsageError
+from kgrec.index._faiss import FaissBackend, faiss_gpu_count, gpu_ordinal
+from kgrec.index._torch_exact import TorchExactBackend, topk_inner_product
+
+log = logging.getLogger(__name__)
+
+FORMAT = "kgrec-index"
+FORMAT_VERSION = 1
+#: vectors added per backend call during build (bounds peak memory, feeds the progress bar)
+ADD_CHUNK = 65_536
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """Top-k neighbours per query: ``ids`` (object array of str, ``None`` where fewer than k
+    items exist) and ``scores`` (float32 inner products / cosines, ``-inf`` there), best first."""
+
+    ids: np.ndarray
+    scores: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def row(self, i: int) -> list[tuple[str, float]]:
+        """``(id, score)`` pairs of query ``i``, missing slots left out."""
+        return [(str(d), float(s)) for d, s in zip(self.ids[i], self.scores[i], strict=True) if d]
+
+
+@dataclass(frozen=True)
+class RecallReport:
+    """Recall@k of the index against exact search on its stored probe queries."""
+
+    recall: float
+    k: int
+    n_queries: int
+    n_skipped: int
+    index_type: str
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class IndexInfo:
+    """What an index is: for ``kgrec index info`` and the service's /health."""
+
+    type: str
+    factory: str
+    backend: str
+    device: str
+    size: int
+    dim: int
+    metric: str
+    fingerprint: str
+    node_type: str
+    nprobe: int | None
+    ef_search: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def fingerprint_of(vectors: np.ndarray, ids: Sequence[str]) -> str:
+    """A content fingerprint (``sha256:`` + 16 hex) of vectors and ids, for indexes built from
+    bare vectors; a model should pass its own fingerprint instead."""
+    h = hashlib.sha256()
+    h.update(str(vectors.shape).encode())
+    h.update(np.ascontiguousarray(vectors, dtype=np.float32).tobytes())
+    h.update("\n".join(ids).encode())
+    return "sha256:" + h.hexdigest()[:16]
+
+
+def check_vectors(
+    data: Any, *, dim: int | None, what: str, cosine: bool, allow_1d: bool = False
+) -> np.ndarray:
+    """A C-contiguous float32 ``(n, dim)`` copy-if-needed of ``data``, L2-normalised when
+    ``cosine``; raise :class:`DataError` naming the first bad row."""
+    try:
+        x = np.asarray(data, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"{what} are not a numeric matrix: {exc}") from None
+    if x.ndim == 1 and allow_1d:
+        x = x[None, :]
+    if x.ndim != 2:
+        raise DataError(f"{what} must be a 2-D array (n, dim), got shape {x.shape}")
+    if dim is not None and x.shape[1] != dim:
+        raise DataError(f"{what} have dimension {x.shape[1]}, the index has dimension {dim}")
+    if x.shape[1] == 0:
+        raise DataError(f"{what} have dimension 0")
+    finite = np.isfinite(x).all(axis=1)
+    if not finite.all():
+        row = int(np.flatnonzero(~finite)[0])
+        raise DataError(
+            f"{what} contain NaN or infinite values ({int((~finite).sum())} rows)",
+            line=row,
+            unit="row",
+        )
+    if cosine:
+        norms = np.linalg.norm(x, axis=1, keepdims=True)
+        zero = norms[:, 0] == 0
+        if zero.any():
+            row = int(np.flatnonzero(zero)[0])
+            raise DataError(
+                f"{what} contain zero vectors, which have no cosine similarity "
+                f"({int(zero.sum())} rows)",
+                line=row,
+                unit="row",
+            )
+        x = x / norms
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def _check_ids(ids: Any, n: int, *, node_type: str) -> list[str]:
+    if isinstance(ids, Vocabulary):
+        out = [str(i) for i in ids.ids]
+    elif isinstance(ids, str):
+        raise DataError(f"{node_type} ids must be a sequence of ids, not one string {ids!r}")
+    else:
+        out = [str(i) for i in ids]
+    if len(out) != n:
+        raise DataError(f"got {len(out)} {node_type} ids for {n} vectors")
+    if len(set(out)) != len(out):
+        seen: set[str] = set()
+        dup = [i for i in out if i in seen or seen.add(i)][:5]
+        raise DataError(f"duplicate {node_type} ids: {dup}")
+    return out
+
+
+def _check_k(k: Any) -> int:
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+        raise IndexUsageError(f"k must be a positive integer, got {k!r}")
+    return int(k)
+
+
+def resolve_device(device: str, *, backend: str) -> str:
+    """``"cpu"`` or ``"cuda:N"`` for a requested device; raise when ``cuda`` is unavailable.
+
+    ``auto`` takes the GPU when the backend can use one: the faiss GPU build seeing a GPU
+    (``faiss.get_num_gpus() > 0`` with ``StandardGpuResources``) for faiss, CUDA torch for torch.
+    """
+    if device == "cpu":
+        return "cpu"
+    if backend == "torch":
+        import torch
+
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        why = "torch sees no CUDA device"
+    else:
+        count = faiss_gpu_count()
+        why = "the installed faiss has no GPU support or sees no GPU (pip install 'kgrec[gpu]')"
+    if device == "auto":
+        return "cuda:0" if count > 0 else "cpu"
+    ordinal = gpu_ordinal(device)
+    if ordinal >= count:
+        raise IndexUsageError(
+            f"device={device!r} requested but {why}: {count} GPU(s) usable; "
+            "use device='auto' or 'cpu'"
+        )
+    return f"cuda:{ordinal}"
+
+
+class _Probe:
+    """Exact top-``depth`` neighbours of sampled queries, kept current under add/remove."""
+
+    def __init__(self, queries: np.ndarray, scores: np.ndarray, labels: np.ndarray) -> None:
+        self.queries, self.scores, self.labels = queries, scores, labels
+
+    @property
+    def depth(self) -> int:
+        return self.labels.shape[1]
+
+    @classmethod
+    def build(cls, x: np.ndarray, labels: np.ndarray, *, m: int, depth: int, seed: int) -> _Probe:
+        rng = np.random.default_rng(seed)
+        rows = np.sort(rng.choice(len(x), size=min(m, len(x)), replace=False))
+        probe = cls(x[rows].copy(), np.empty((len(rows), 0), np.float32), np.empty((len(rows), 0)))
+        probe.labels = np.empty((len(rows), 0), np.int64)
+        probe.merge(x, labels, depth=depth)
+        return probe
+
+    def merge(self, x: np.ndarray, labels: np.ndarray, *, depth: int | None = None) -> None:
+        import torch
+
+        depth = depth or self.depth
+        if len(x) == 0 or len(self.queries) == 0:
+            return
+        s, i = topk_inner_product(torch.from_numpy(self.queries), torch.from_numpy(x), depth)
+        scores = np.concatenate([self.scores, s.numpy()], axis=1)
+        labs = np.concatenate([self.labels, labels[i.numpy()]], axis=1)
+        order = np.argsort(-scores, axis=1, kind="stable")[:, :depth]
+        self.scores = np.take_along_axis(scores, order, 1)
+        self.labels = np.take_along_axis(labs, order, 1)
+
+    def remove(self, labels: np.ndarray) -> None:
+        gone = np.isin(self.labels, labels)
+        if not gone.any():
+            return
+        scores = np.where(gone, -np.inf, self.scores).astype(np.float32)
+        labs = np.where(gone, -1, self.labels)
+        order = np.argsort(-scores, axis=1, kind="stable")
+        self.scores = np.take_along_axis(scores, order, 1)
+        self.labels = np.take_along_axis(labs, order, 1)
+
+    def truth(self, k: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+        """Rows whose exact top-k is known, and that top-k (labels)."""
+        valid = (self.labels >= 0).sum(axis=1)
+        ok = (valid >= min(k, size)) & (valid > 0)
+        return np.flatnonzero(ok), self.labels[ok, :k]
+
+
+class VectorIndex:
+    """A nearest-neighbour index over vectors named by external string ids.
+
+    >>> idx = VectorIndex(IndexConfig(metric="cosine")).build(vectors, ids, fingerprint=fp)
+    >>> idx.search(queries, k=10).ids          # (n_queries, 10) external ids
+    >>> idx.add(new_vectors, ["new-item"]); idx.remove(["old-item"])
+    >>> idx.save("indexes/items"); VectorIndex.load("indexes/items", expected_fingerprint=fp)
+
+    Methods are serialised by a lock, so one index can serve concurrent requests.
+    """
+
+    def __init__(self, config: IndexConfig | None = None) -> None:
+        self.config = config or IndexConfig()
+        self._lock = threading.RLock()
+        self._backend: FaissBackend | TorchExactBackend | None = None
+        self.spec_: FactorySpec | None = None
+        self.dim_: int | None = None
+        self.device_: str | None = None
+        self.fingerprint_: str | None = None
+        self.node_type_ = "item"
+        self._label_of: dict[str, int] = {}
+        self._id_of = np.empty(0, dtype=object)
+        self._probe: _Probe | None = None
+
+    # ------------------------------------------------------------------------------- build
+    def build(
+        self,
+        vectors: Any,
+        ids: Sequence[Any] | Vocabulary | None = None,
+        *,
+        fingerprint: str | None = None,
+        node_type: str = "item",
+    ) -> VectorIndex:
+        """Index ``vectors`` (n, dim) named by ``ids`` (default "0".."n-1"); return ``self``.
+
+        ``fingerprint`` names the model that made the vectors; ``load`` can then refuse an
+        index built for another model. Without one, a content hash of vectors and ids is used.
+        """
+        cfg = self.config
+        x = check_vectors(vectors, dim=None, what="vectors", cosine=cfg.metric == "cosine")
+        n, dim = x.shape
+        if n == 0:
+            raise DataError("cannot build an index from 0 vectors")
+        id_list = _check_ids(range(n) if ids is None else ids, n, node_type=node_type)
+        spec, backend_name, device = self._plan(n, dim)
+        spec.validate_for(n, dim)
+        t0 = time.perf_counter()
+        with self._lock:
+            backend = self._make_backend(spec, backend_name, dim, device)
+            backend.train(x)
+            labels = np.arange(n, dtype=np.int64)
+            for i in _progress(range(0, n, ADD_CHUNK), n, spec):
+                backend.add(x[i : i + ADD_CHUNK], labels[i : i + ADD_CHUNK])
+            backend.attach_device()
+            self._backend, self.spec_, self.dim_, self.device_ = backend, spec, dim, device
+            self.node_type_ = node_type
+            self.fingerprint_ = fingerprint or fingerprint_of(np.asarray(vectors), id_list)
+            self._label_of = dict(zip(id_list, range(n), strict=True))
+            self._id_of = np.array(id_list, dtype=object)
+            self._probe = _Probe.build(
+                x, labels, m=cfg.check_queries, depth=2 * cfg.check_k, seed=cfg.seed
+            )
+        log.info(
+            "built %s (%s on %s) over %d x %d in %.1fs",
+            spec.to_string(),
+            backend.kind,
+            device,
+            n,
+            dim,
+            time.perf_counter() - t0,
+        )
+        return self
+
+    def _plan(self, n: int, dim: int) -> tuple[FactorySpec, str, str]:
+        """Resolve (factory, backend, device) for n x dim vectors."""
+        cfg = self.config
+        spec = cfg.factory_spec()
+        if spec is None:
+            gpu = resolve_device(cfg.device, backend="faiss") != "cpu"
+            spec = auto_factory(n, dim, gpu=gpu, exact_max=cfg.exact_max, hnsw_max=cfg.hnsw_max)
+        spec = spec.resolve(n, dim)
+        return (spec, *self._backend_and_device(spec))
+
+    def _backend_and_device(self, spec: FactorySpec) -> tuple[str, str]:
+        cfg = self.config
+        backend = "faiss"
+        if spec.type == "exact":
+            backend = cfg.exact_backend
+            if backend == "auto":
+                on_gpu = cfg.device != "cpu" and faiss_gpu_count() > 0
+                backend = "faiss" if on_gpu else "torch"
+        return backend, self._device_for(backend, spec)
+
+    def _device_for(self, backend: str, spec: FactorySpec) -> str:
+        device = self.config.device
+        if spec.type == "hnsw" and device != "cpu":
+            if device != "auto":
+                raise IndexUsageError(
+                    f"HNSW has no faiss GPU implementation (device={device!r}); "
+                    "use Flat or IVF on the GPU, or device='cpu'"
+                )
+            if faiss_gpu_count() > 0:
+                log.info("HNSW stays on the CPU: faiss has no GPU HNSW")
+            return "cpu"
+        return resolve_device(device, backend=backend)
+
+    def _make_backend(
+        self, spec: FactorySpec, backend: str, dim: int, device: str
+    ) -> FaissBackend | TorchExactBackend:
+        if backend == "torch":
+            hybrid = self.config.exact_backend == "auto" and _faiss_installed()
+            return TorchExactBackend(dim, device, small_batch_faiss=hybrid)
+        return FaissBackend(spec, dim, self.config, device)
+
+    # ------------------------------------------------------------------------------ search
+    def _require_built(self) -> FaissBackend | TorchExactBackend:
+        if self._backend is None:
+            raise IndexUsageError("the index is empty: call build() or VectorIndex.load() first")
+        return self._backend
+
+    def search(
+        self,
+        queries: Any,
+        k: int = 10,
+        *,
+        exclude: Sequence[Iterable[Any]] | None = None,
+    ) -> SearchResult:
+        """The ``k`` best items per query (a 1-D query is one query).
+
+        ``exclude`` (one collection of ids per query) removes those ids from that query's
+        results, e.g. the items a user already knows; unknown ids there are ignored.
+        """
+        backend = self._require_built()
+        k = _check_k(k)
+        q = check_vectors(
+            queries,
+            dim=self.dim_,
+            what="queries",
+            cosine=self.config.metric == "cosine",
+            allow_1d=True,
+        )
+        excl: list[set[str]] | None = None
+        if exclude is not None:
+            excl = [{str(i) for i in e} for e in exclude]
+            if len(excl) != len(q):
+                raise IndexUsageError(f"exclude has {len(excl)} entries for {len(q)} queries")
+        extra = max((len(e) for e in excl), default=0) if excl else 0
+        with self._lock:
+            scores, labels = backend.search(q, k + extra)
+            ids = self._id_of[np.where(labels >= 0, labels, 0)]
+            ids[labels < 0] = None
+        if excl:
+            out_ids = np.full((len(q), k), None, dtype=object)
+            out_scores = np.full((len(q), k), -np.inf, dtype=np.float32)
+            for r, e in enumerate(excl):
+                keep = [
+                    c for c in range(ids.shape[1]) if ids[r, c] is not None and ids[r, c] not in e
+                ]
+                keep = keep[:k]
+                out_ids[r, : len(keep)] = ids[r, keep]
+                out_scores[r, : len(keep)] = scores[r, keep]
+            return SearchResult(out_ids, out_scores)
+        return SearchResult(ids, np.asarray(scores, dtype=np.float32))
+
+    # ---------------------------------------------------------------------------- mutation
+    def add(self, vectors: Any, ids: Sequence[Any]) -> None:
+        """Add new items at run time; they are searchable as soon as this returns."""
+        backend = self._require_built()
+        x = check_vectors(
+            vectors,
+            dim=self.dim_,
+            what="vectors",
+            cosine=self.config.metric == "cosine",
+            allow_1d=True,
+        )
+        id_list = _check_ids(ids, len(x), node_type=self.node_type_)
+        with self._lock:
+            present = [i for i in id_list if i in self._label_of]
+            if present:
+                raise DataError(
+                    f"{self.node_type_} ids already in the index: {present[:5]} "
+                    "(remove them first to replace their vectors)"
+                )
+            start = len(self._id_of)
+            labels = np.arange(start, start + len(x), dtype=np.int64)
+            backend.add(x, labels)
+            self._id_of = np.concatenate([self._id_of, np.array(id_list, dtype=object)])
+            self._label_of.update(zip(id_list, labels.tolist(), strict=True))
+            assert self._probe is not None
+            self._probe.merge(x, labels)
+
+    def remove(self, ids: Iterable[Any]) -> None:
+        """Remove items by id; an unknown id raises before anything is removed."""
+        backend = self._require_built()
+        if isinstance(ids, str):
+            raise IndexUsageError(f"remove() takes a collection of ids, not one string {ids!r}")
+        wanted = list(dict.fromkeys(str(i) for i in ids))
+        with self._lock:
+            for i in wanted:
+                if i not in self._label_of:
+                    raise UnknownIdError(self.node_type_, i, hint="not in this index")
+            if not wanted:
+                return
+            labels = np.array([self._label_of[i] for i in wanted], dtype=np.int64)
+            backend.remove(labels)
+            for i in wanted:
+                del self._label_of[i]
+            self._id_of[labels] = None
+            assert self._probe is not None
+            self._probe.remove(labels)
+
+    # --------------------------------------------------------------------------- inspection
+    def __len__(self) -> int:
+        return len(self._label_of)
+
+    def __contains__(self, id_: object) -> bool:
+        return str(id_) in self._label_of
+
+    @property
+    def vocabulary(self) -> Vocabulary:
+        """The live ids, in the order they were added."""
+        return Vocabulary([i for i in self._id_of if i is not None], node_type=self.node_type_)
+
+    @property
+    def index_type(self) -> str:
+        return self.spec_.type if self.spec_ else "unbuilt"
+
+    def info(self) -> IndexInfo:
+        backend = self._require_built()
+        assert self.spec_ is not None and self.dim_ is not None
+        faiss_b = backend if isinstance(backend, FaissBackend) else None
+        return IndexInfo(
+            type=self.spec_.type,
+            factory=self.spec_.to_string(),
+            backend=backend.kind,
+            device=str(self.device_),
+            size=len(self),
+            dim=self.dim_,
+            metric=self.config.metric,
+            fingerprint=str(self.fingerprint_),
+            node_type=self.node_type_,
+            nprobe=faiss_b.nprobe if faiss_b and self.spec_.type.startswith("ivf") else None,
+            ef_search=faiss_b.ef_search if faiss_b and self.spec_.type == "hnsw" else None,
+        )
+
+    def self_check(self, k: int | None = None) -> RecallReport:
+        """Recall@k of this index against exact search on the stored probe queries."""
+        self._require_built()
+        k = _check_k(k if k is not None else self.config.check_k)
+        assert self._probe is not None
+        if k > self._probe.depth:
+            raise IndexUsageError(
+                f"self_check k={k} exceeds the stored exact probe depth {self._probe.depth}; "
+                f"build with IndexConfig(check_k={k})"
+            )
+        t0 = time.perf_counter()
+        rows, truth = self._probe.truth(k, len(self))
+        recall = float("nan")
+        if len(rows):
+            with self._lock:
+                _, got = self._require_built().search(self._probe.queries[rows], k)
+            hits = [
+                len(set(t[t >= 0].tolist()) & set(g[g >= 0].tolist())) / max(1, (t >= 0).sum())
+                for t, g in zip(truth, got, strict=True)
+            ]
+            recall = float(np.mean(hits))
+        return RecallReport(
+            recall=recall,
+            k=k,
+            n_queries=len(rows),
+            n_skipped=len(self._probe.queries) - len(rows),
+            index_type=self.index_type,
+            seconds=time.perf_counter() - t0,
+        )
+
+    def set_search_params(self, *, nprobe: int | None = None, ef_search: int | None = None) -> None:
+        """Change IVF ``nprobe`` / HNSW ``efSearch`` (ignored by other types)."""
+        for name, v in (("nprobe", nprobe), ("ef_search", ef_search)):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+                raise IndexUsageError(f"{name} must be a positive integer, got {v!r}")
+        with self._lock:
+            self._require_built().set_search_params(nprobe=nprobe, ef_search=ef_search)
+
+    def tune(self, target_recall: float = 0.95, *, k: int | None = None) -> RecallReport:
+        """Double IVF ``nprobe`` / HNSW ``efSearch`` until the self-check reaches the target."""
+        report = self.self_check(k)
+        backend = self._require_built()
+        if not isinstance(backend, FaissBackend) or self.spec_ is None:
+            return report
+        for _ in range(12):
+            if not report.recall < target_recall:
+                break
+            if self.spec_.type == "hnsw":
+                if backend.ef_search >= 4096:
+                    break
+                self.set_search_params(ef_search=backend.ef_search * 2)
+            else:
+                assert self.spec_.nlist is not None
+                if backend.nprobe >= self.spec_.nlist:
+                    break
+                self.set_search_params(nprobe=min(backend.nprobe * 2, self.spec_.nlist))
+            report = self.self_check(k)
+        if report.recall < target_recall:
+            log.warning(
+                "tune: recall@%d %.3f below target %.2f", report.k, report.recall, target_recall
+            )
+        return report
+
+    # -------------------------------------------------------------------------- persistence
+    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
+        """Write the index to directory ``path`` atomically: a CPU copy of the index
+        (``index.faiss`` or ``vectors.npy``), ``ids.json`` + ``labels.npy``, ``probe.npz`` and
+        ``meta.json`` (format, type, factory, metric, dim, fingerprint, config)."""
+        backend = self._require_built()
+        assert self.spec_ is not None and self._probe is not None
+        path = Path(path)
+        with self._lock, atomic_dir(path, overwrite=overwrite) as tmp:
+            files = backend.save(tmp)
+            live = np.array(sorted(self._label_of.values()), dtype=np.int64)
+            ids = [str(i) for i in self._id_of[live]]
+            (tmp / "ids.json").write_text(
+                json.dumps(Vocabulary(ids, node_type=self.node_type_).to_json())
+            )
+            np.save(tmp / "labels.npy", live, allow_pickle=False)
+            np.savez(
+                tmp / "probe.npz",
+                queries=self._probe.queries,
+                scores=self._probe.scores,
+                labels=self._probe.labels,
+            )
+            meta = {
+                "format": FORMAT,
+                "format_version": FORMAT_VERSION,
+                "type": self.spec_.type,
+                "factory": self.spec_.to_string(),
+                "backend": backend.kind,
+                "metric": self.config.metric,
+                "dim": self.dim_,
+                "size": len(self),
+                "next_label": len(self._id_of),
+                "fingerprint": self.fingerprint_,
+                "node_type": self.node_type_,
+                "saved_from_device": self.device_,
+                "config": self.config.to_dict(),
+                "backend_state": backend.state(),
+                "files": [*files, "ids.json", "labels.npy", "probe.npz"],
+                "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+                "versions": _versions(),
+            }
+            (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
+        return path
+
+    @classmethod
+    def load(
+        cls,
+        path: str | Path,
+        *,
+        expected_fingerprint: str | None = None,
+        device: str | None = None,
+    ) -> VectorIndex:
+        """Load a saved index; refuse it when ``expected_fingerprint`` differs from the one it
+        was built with. ``device`` overrides the saved config's device (``auto`` by default)."""
+        path = Path(path)
+        meta_path = path / "meta.json"
+        if not meta_path.is_file():
+            raise DataError("not a kgrec index directory (no meta.json)", path=path)
+        try:
+            meta = json.loads(meta_path.read_text())
+        except json.JSONDecodeError as exc:
+            raise DataError(f"invalid JSON: {exc.msg}", path=meta_path, line=exc.lineno) from None
+        if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
+            raise DataError(
+                f"unsupported index format {meta.get('format')!r} version "
+                f"{meta.get('format_version')!r} (expected {FORMAT!r} {FORMAT_VERSION})",
+                path=meta_path,
+            )
+        if expected_fingerprint is not None and meta["fingerprint"] != expected_fingerprint:
+            raise FingerprintMismatchError(
+                f"index at {path} was built for model fingerprint {meta['fingerprint']!r}, "
+                f"not the expected {expected_fingerprint!r}: rebuild it from this model's "
+                "embeddings (kgrec index build)"
+            )
+        missing = [f for f in meta.get("files", []) if not (path / f).is_file()]
+        if missing:
+            raise DataError(f"index files missing: {missing}", path=path)
+        config = IndexConfig.from_dict(meta["config"])
+        if device is not None:
+            config = config.replace(device=device)
+        self = cls(config)
+        spec = parse_factory(meta["factory"]).resolve(int(meta["size"]) or 1, int(meta["dim"]))
+        dim = int(meta["dim"])
+        kind = "torch" if meta["backend"] in ("torch", "torch+faiss") else meta["backend"]
+        dev = self._device_for(kind, spec)
+        if kind == "torch":
+            hybrid = meta["backend"] == "torch+faiss" and _faiss_installed()
+            backend: FaissBackend | TorchExactBackend = TorchExactBackend.load(
+                path, dim, dev, small_batch_faiss=hybrid
+            )
+        elif meta["backend"] == "faiss":
+            backend = FaissBackend.load(path, spec, dim, config, dev, meta.get("backend_state", {}))
+            backend.attach_device()
+        else:
+            raise DataError(f"unknown index backend {meta['backend']!r}", path=meta_path)
+        vocab = Vocabulary.from_json(json.loads((path / "ids.json").read_text()))
+        labels = np.load(path / "labels.npy", allow_pickle=False).astype(np.int64)
+        if len(labels) != len(vocab) or len(vocab) != backend.ntotal:
+            raise DataError(
+                f"inconsistent index: {len(vocab)} ids, {len(labels)} labels, "
+                f"{backend.ntotal} vectors",
+                path=path,
+            )
+        if not np.array_equal(np.sort(backend.labels()), np.sort(labels)):
+            raise DataError(
+                "inconsistent index: labels.npy differs from the index's ids", path=path
+            )
+        with np.load(path / "probe.npz", allow_pickle=False) as p:
+            self._probe = _Probe(p["queries"], p["scores"], p["labels"])
+        id_of = np.full(int(meta["next_label"]), None, dtype=object)
+        id_of[labels] = vocab.ids
+        self._backend, self.spec_, self.dim_, self.device_ = backend, spec, dim, dev
+        self.fingerprint_ = meta["fingerprint"]
+        self.node_type_ = vocab.node_type
+        self._id_of = id_of
+        self._label_of = dict(zip(vocab.ids.tolist(), labels.tolist(), strict=True))
+        return self
+
+    def quantizer(self) -> Any:
+        """The IVF coarse quantizer (``None`` for other types): each index has its own."""
+        return self._require_built().quantizer()
+
+
+def load_index(
+    path: str | Path, *, expected_fingerprint: str | None = None, device: str | None = None
+) -> VectorIndex:
+    """Shorthand for :meth:`VectorIndex.load`."""
+    return VectorIndex.load(path, expected_fingerprint=expected_fingerprint, device=device)
+
+
+def recall_at_k(approx: np.ndarray, exact: np.ndarray) -> float:
+    """Mean over rows of |approx_i ∩ exact_i| / |exact_i| (ids or labels; None/-1 ignored)."""
+    hits = []
+    for a, e in zip(approx, exact, strict=True):
+        truth = {x for x in e.tolist() if x is not None and x != -1}
+        got = {x for x in a.tolist() if x is not None and x != -1}
+        hits.append(len(truth & got) / max(1, len(truth)))
+    return float(np.mean(hits)) if hits else float("nan")
+
+
+def _faiss_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("faiss") is not None
+
+
+def _versions() -> dict[str, str]:
+    import torch
+
+    out = {"numpy": np.__version__, "torch": torch.__version__}
+    try:
+        import faiss
+
+        out["faiss"] = faiss.__version__
+    except ImportError:  # pragma: no cover
+        pass
+    return out
+
+
+def _progress(chunks: range, n: int, spec: FactorySpec) -> Iterable[int]:
+    """A progress bar over the add chunks of large builds (HNSW on 1M vectors takes minutes)."""
+    if n <= 4 * ADD_CHUNK:
+        return chunks
+    from tqdm import tqdm
+
+    return tqdm(chunks, desc=f"adding to {spec.to_string()}", unit="chunk", leave=False)
