@@ -17,6 +17,12 @@ DEFAULT_MIN_RATING = {"ml-100k": 4.0}
 
 def load_target(target: str, path: str | None, min_rating: float | None):
     """(dataset, min_rating, label) for a registered dataset name or a graph spec ``.toml``."""
+    ds, mr, label, _ = load_target_spec(target, path, min_rating)
+    return ds, mr, label
+
+
+def load_target_spec(target: str, path: str | None, min_rating: float | None):
+    """(dataset, min_rating, label, spec or None) for a dataset name or a graph spec ``.toml``."""
     from kgrec.data import DATASETS, load_dataset
 
     if target.endswith(".toml") or Path(target).is_file():
@@ -25,7 +31,7 @@ def load_target(target: str, path: str | None, min_rating: float | None):
         spec = load_spec(target)
         ds = spec.load_dataset()
         mr = min_rating if min_rating is not None else spec.interactions.min_rating
-        return ds, mr, f"spec {spec.name} ({target})"
+        return ds, mr, f"spec {spec.name} ({target})", spec
     if target not in DATASETS and not Path(target).is_dir():
         raise SpecError(
             f"{target!r} is neither a graph spec (.toml) nor a registered dataset "
@@ -33,7 +39,7 @@ def load_target(target: str, path: str | None, min_rating: float | None):
         )
     ds = load_dataset(target, path=path)
     mr = min_rating if min_rating is not None else DEFAULT_MIN_RATING.get(target)
-    return ds, mr, f"dataset {target}"
+    return ds, mr, f"dataset {target}", None
 
 
 @click.command("compare")
@@ -42,7 +48,8 @@ def load_target(target: str, path: str | None, min_rating: float | None):
     "--models",
     default="pop,itemknn,ease,mf,lightgcn",
     show_default=True,
-    help="Comma-separated short names: pop, itemknn, ease, mf (MF-BPR), lightgcn.",
+    help="Comma-separated short names: pop, itemknn, ease, mf (MF-BPR), lightgcn, hybrid "
+    "(KG + text hybrid; needs a graph spec for its knowledge graph and text fields).",
 )
 @click.option(
     "--protocol",
@@ -67,7 +74,7 @@ def load_target(target: str, path: str | None, min_rating: float | None):
     "--epochs",
     type=int,
     default=None,
-    help="Epoch cap for trained models (mf, lightgcn); default: each model's own.",
+    help="Epoch cap for trained models (mf, lightgcn, hybrid); default: each model's own.",
 )
 @click.option(
     "--max-seconds",
@@ -128,8 +135,11 @@ def compare(
         max_seconds=max_seconds,
         device=device,
     )
-    ds, mr, label = load_target(spec_or_dataset, data_path, min_rating)
+    from kgrec.models.hybrid import ModelContext
+
+    ds, mr, label, spec = load_target_spec(spec_or_dataset, data_path, min_rating)
     pos = positives(ds, min_rating=mr)
+    context = ModelContext(dataset=ds, positives=pos, spec=spec)
     say = (
         (lambda msg: click.echo(f"[{time.perf_counter() - t0:6.1f}s] {msg}", err=True))
         if progress
@@ -137,7 +147,7 @@ def compare(
     )
     if say:
         say(f"{label}: {len(pos):,} positives, {len(pos.users):,} users, {len(pos.items):,} items")
-    comp = run_compare(pos, options, progress=say)
+    comp = run_compare(pos, options, progress=say, context=context)
     name = Path(spec_or_dataset).stem if spec_or_dataset.endswith(".toml") else spec_or_dataset
     out = Path(out_dir) if out_dir else Path("out") / f"compare-{Path(name).name}-{protocol}"
     command = (

@@ -18,7 +18,8 @@ from kgrec.errors import SpecError
     "model_name",
     default="lightgcn",
     show_default=True,
-    help="Short name: pop, itemknn, ease, mf (MF-BPR), lightgcn.",
+    help="Short name: pop, itemknn, ease, mf (MF-BPR), lightgcn, hybrid (KG + text; needs a "
+    "graph spec).",
 )
 @click.option(
     "--protocol",
@@ -63,15 +64,16 @@ def train(
 ) -> None:
     """Train one recommender on SPEC_OR_DATASET and evaluate it under the protocol.
 
-    Trained models (mf, lightgcn) write an atomic checkpoint after every epoch to
+    Trained models (mf, lightgcn, hybrid) write an atomic checkpoint after every epoch to
     OUT/checkpoint and, with --resume (default), continue from it when run again. The fitted
     model is saved to OUT/model (JSON + npz, no pickle), the split to OUT/split.npz.
     """
-    from kgrec.cli.compare import load_target
+    from kgrec.cli.compare import load_target_spec
     from kgrec.eval import build_protocol, evaluate, make_split, parse_metric, positives
     from kgrec.eval._metrics import default_metrics
     from kgrec.eval._runner import PROTOCOL_SPLITS, CompareOptions, make_model
-    from kgrec.models.cf._embedding import EmbeddingRecommender
+    from kgrec.models.hybrid import ModelContext
+    from kgrec.train import TrainingOptions
 
     t0 = time.perf_counter()
     out = Path(out_dir)
@@ -83,7 +85,7 @@ def train(
         max_seconds=max_seconds,
         device=device,
     )
-    ds, mr, label = load_target(spec_or_dataset, data_path, min_rating)
+    ds, mr, label, spec = load_target_spec(spec_or_dataset, data_path, min_rating)
     pos = positives(ds, min_rating=mr)
     split = make_split(pos, PROTOCOL_SPLITS[protocol], seed=seed)
     split_path = out / "split.npz"
@@ -98,8 +100,9 @@ def train(
             )
     split.save(split_path)
     proto = build_protocol(split)
-    model = make_model(model_name, seed, options)
-    if isinstance(model, EmbeddingRecommender):
+    context = ModelContext(dataset=ds, positives=pos, spec=spec)
+    model = make_model(model_name, seed, options, context=context)
+    if isinstance(getattr(model, "options", None), TrainingOptions):
         model.options = model.options.replace(
             checkpoint_dir=str(out / "checkpoint"), resume=resume, progress=progress
         )

@@ -81,19 +81,28 @@ class CompareOptions:
         return default_metrics(tuple(self.ks))
 
 
-def make_model(name: str, seed: int, options: CompareOptions):
-    """Build the recommender ``name`` with the comparison's seed / epoch / device overrides."""
+def make_model(name: str, seed: int, options: CompareOptions, *, context: Any | None = None):
+    """Build the recommender ``name`` with the comparison's seed / epoch / device overrides.
+
+    ``context`` (a :class:`kgrec.models.hybrid.ModelContext`: dataset, positives, graph spec) is
+    handed to models that need side information (those with a ``from_context`` constructor)."""
     from kgrec.models import MODELS
-    from kgrec.models.cf._embedding import EmbeddingRecommender
+    from kgrec.train import TrainingOptions
 
     klass = MODELS[name]
-    if issubclass(klass, EmbeddingRecommender):
+    defaults = getattr(klass, "default_options", None)
+    if isinstance(defaults, TrainingOptions):
         changes: dict[str, Any] = {"seed": int(seed), "device": options.device}
         if options.epochs is not None:
             changes["epochs"] = options.epochs
         if options.max_seconds is not None:
             changes["max_seconds"] = options.max_seconds
-        return klass(options=klass.default_options.replace(**changes))
+        opts = defaults.replace(**changes)
+        if hasattr(klass, "from_context"):
+            return klass.from_context(context, options=opts)
+        return klass(options=opts)
+    if hasattr(klass, "from_context"):
+        return klass.from_context(context)
     return klass()
 
 
@@ -176,9 +185,13 @@ def compare(
     options: CompareOptions,
     *,
     progress: Callable[[str], None] | None = None,
-    model_factory: Callable[[str, int, CompareOptions], Any] = make_model,
+    model_factory: Callable[..., Any] = make_model,
+    context: Any | None = None,
 ) -> Comparison:
-    """Split ``pos`` per seed, fit and evaluate every model on every task of the protocol."""
+    """Split ``pos`` per seed, fit and evaluate every model on every task of the protocol.
+
+    ``context`` (dataset, positives, graph spec) is passed to ``model_factory`` as a keyword
+    when given, for models that need side information (the hybrid)."""
     metrics = options.metrics
     valid_metric = parse_metric(options.primary)
     catalog = [Coverage(k) for k in options.ks]
@@ -201,7 +214,8 @@ def compare(
         for name in options.models:
             if progress is not None:
                 progress(f"seed {seed}: fitting {name}")
-            model = model_factory(name, int(seed), options)
+            extra = {"context": context} if context is not None else {}
+            model = model_factory(name, int(seed), options, **extra)
             t0 = time.perf_counter()
             model.fit(train, validate=validate)
             fit_s = time.perf_counter() - t0

@@ -1,4 +1,4 @@
-"""Recommenders: the base contract and the CF baselines, with an explicit short-name registry."""
+"""Recommenders: the base contract, the CF baselines and the KG + text hybrid, with an explicit short-name registry."""
 
 from kgrec.models._base import ModelConfig, Recommender, Validator, as_csr, csr_to_torch, fold_in
 from kgrec.models.cf import (
@@ -13,6 +13,13 @@ from kgrec.models.cf import (
     PopConfig,
     Popularity,
 )
+from kgrec.models.hybrid import (
+    KGKNN,
+    ContentToCF,
+    HybridConfig,
+    HybridRecommender,
+    TextKNN,
+)
 
 #: CLI short name -> class (explicit; no string-built lookups)
 MODELS: dict[str, type[Recommender]] = {
@@ -21,13 +28,22 @@ MODELS: dict[str, type[Recommender]] = {
     "ease": EASE,
     "mf": MFBPR,
     "lightgcn": LightGCN,
+    "hybrid": HybridRecommender,
+    # cold-start baselines (content only; need a graph spec like the hybrid)
+    "textknn": TextKNN,
+    "kgknn": KGKNN,
+    "content2cf": ContentToCF,
 }
 
 __all__ = [
     "EASE",
+    "KGKNN",
     "MFBPR",
     "MODELS",
+    "ContentToCF",
     "EASEConfig",
+    "HybridConfig",
+    "HybridRecommender",
     "ItemKNN",
     "ItemKNNConfig",
     "LightGCN",
@@ -37,6 +53,7 @@ __all__ = [
     "PopConfig",
     "Popularity",
     "Recommender",
+    "TextKNN",
     "Validator",
     "as_csr",
     "csr_to_torch",

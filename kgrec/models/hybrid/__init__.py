@@ -1,0 +1,46 @@
+"""The KG + text hybrid: relational side encoder, gated text fusion, LightGCN propagation, and the
+:class:`HybridRecommender` wrapper trained with :func:`kgrec.train.train_loop`; plus the
+content-only cold-start baselines it is measured against (:class:`TextKNN`, :class:`KGKNN`,
+:class:`ContentToCF`). Inputs come from a :class:`ModelContext` (dataset, positives, graph spec)."""
+
+from kgrec.models.hybrid._coldstart import (
+    KGKNN,
+    ContentToCF,
+    ContentToCFConfig,
+    KGKNNConfig,
+    TextKNN,
+    TextKNNConfig,
+)
+from kgrec.models.hybrid._context import ModelContext, hybrid_from_context
+from kgrec.models.hybrid._inputs import HybridInputs, SideLinks, inputs_from_graph, links_from_graph
+from kgrec.models.hybrid._modules import (
+    GatedFusion,
+    HybridModule,
+    LossWeights,
+    RelationalSideEncoder,
+    UserBatch,
+)
+from kgrec.models.hybrid._recommender import HybridConfig, HybridRecommender, UserBatchSampler
+
+__all__ = [
+    "KGKNN",
+    "ContentToCF",
+    "ContentToCFConfig",
+    "GatedFusion",
+    "HybridConfig",
+    "HybridInputs",
+    "HybridModule",
+    "HybridRecommender",
+    "KGKNNConfig",
+    "LossWeights",
+    "ModelContext",
+    "RelationalSideEncoder",
+    "SideLinks",
+    "TextKNN",
+    "TextKNNConfig",
+    "UserBatch",
+    "UserBatchSampler",
+    "hybrid_from_context",
+    "inputs_from_graph",
+    "links_from_graph",
+]
