@@ -1,0 +1,58 @@
+"""``kgrec serve``: the cold-start retrieval HTTP service (FastAPI + uvicorn)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from kgrec.cli.retrieve import MODEL_HELP
+
+
+@click.command()
+@click.argument("spec", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--model", default="content", show_default=True, help=MODEL_HELP)
+@click.option(
+    "--index-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Load the retriever from this directory when it matches the model, else build and "
+    "save it there (items added over HTTP are kept in memory only).",
+)
+@click.option(
+    "--host", default="127.0.0.1", show_default=True,
+    help="Interface to bind. The default is loopback only; bind 0.0.0.0 deliberately.",
+)  # fmt: skip
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option(
+    "--log-level",
+    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+    default="warning",
+    show_default=True,
+    help="uvicorn log level (access logs at info).",
+)
+def serve(
+    spec: Path, model: str, index_dir: Path | None, host: str, port: int, log_level: str
+) -> None:
+    """Serve SPEC's items over HTTP: POST /recommend, POST /neighbors, POST /items (adds cold
+    items live), GET /items/{id}, GET /health; OpenAPI schema at /openapi.json, docs at /docs.
+    """
+    try:
+        import uvicorn
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise click.ClickException(
+            "kgrec serve needs fastapi and uvicorn: pip install 'fastapi' 'uvicorn'"
+        ) from None
+    from kgrec.serve import load_retriever
+    from kgrec.serve._app import create_app
+
+    retriever = load_retriever(spec, model, index_dir=index_dir)
+    app = create_app(retriever)
+    info = retriever.info()
+    click.echo(
+        f"serving {info['items']} items, {info['users']} users ({info['model']} "
+        f"{info['fingerprint']}) on http://{host}:{port} (docs: /docs)",
+        err=True,
+    )
+    uvicorn.run(
+        app, host=host, port=port, log_level=log_level, access_log=log_level in ("info", "debug")
+    )

@@ -1,0 +1,212 @@
+"""The HTTP service behind ``kgrec serve``: a FastAPI app over one :class:`Retriever`.
+
+Endpoints: ``POST /recommend``, ``POST /neighbors``, ``POST /items`` (adds cold items live:
+retrievable by the next request), ``GET /items/{id}``, ``GET /health``; the OpenAPI schema at
+``/openapi.json`` (docs at ``/docs``). Every body is a pydantic model with bounds (``k`` in
+1..1000, at most 256 items per ``POST /items``, 1000 history ids, 10,000 characters of text);
+invalid input is a 4xx, never a 5xx: 422 for malformed bodies and unusable values, 404 naming
+the unknown id, 409 for an id that already exists.
+"""
+
+import logging
+import time
+from typing import Any, Self
+
+from kgrec.errors import KgrecError, UnknownIdError
+from kgrec.serve._protocol import MAX_HISTORY, MAX_K, MAX_TEXT_CHARS, NewItem
+from kgrec.serve._retriever import DuplicateIdError, Retriever
+
+log = logging.getLogger(__name__)
+
+#: most new items one POST /items may carry
+MAX_BATCH = 256
+#: most attributes of one new item, and values per attribute
+MAX_ATTRIBUTES = 64
+MAX_VALUES = 256
+
+
+def create_app(retriever: Retriever) -> Any:
+    """A FastAPI app serving ``retriever`` (fastapi is imported here, not at package import)."""
+    from typing import Annotated
+
+    from fastapi import FastAPI, Path, Request
+    from fastapi.concurrency import run_in_threadpool
+    from fastapi.responses import JSONResponse
+    from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+    Id = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    Text = Annotated[str, StringConstraints(max_length=MAX_TEXT_CHARS)]
+    Value = Annotated[str, StringConstraints(max_length=1000)] | int | float
+    K = Annotated[int, Field(ge=1, le=MAX_K, description=f"results to return (1..{MAX_K})")]
+
+    class ItemIn(BaseModel):
+        """A new (cold) item: title, optional description and attributes matched to the KG."""
+
+        model_config = ConfigDict(extra="forbid")
+        id: Id | None = Field(None, description="optional id (default: new-N)")
+        title: Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT_CHARS)]
+        description: Text = ""
+        attributes: Annotated[
+            dict[Id, Value | Annotated[list[Value], Field(max_length=MAX_VALUES)]],
+            Field(max_length=MAX_ATTRIBUTES),
+        ] = Field(
+            default_factory=dict,
+            description="catalog column, relation or entity type -> value(s), e.g. "
+            '{"class": ["Sci-Fi"], "release_year": 1997}',
+        )
+
+        def to_item(self) -> NewItem:
+            return NewItem.from_dict(self.model_dump(exclude_none=True))
+
+    class RecommendIn(BaseModel):
+        """A known ``user`` id, or a new user's ``history`` item ids and/or free ``text``."""
+
+        model_config = ConfigDict(extra="forbid")
+        user: Id | None = None
+        history: Annotated[list[Id], Field(max_length=MAX_HISTORY)] = Field(default_factory=list)
+        text: Text | None = None
+        k: K = 10
+        exclude_known: bool = True
+
+        @model_validator(mode="after")
+        def _one_query(self) -> Self:
+            new = bool(self.history) or bool(self.text and self.text.strip())
+            if (self.user is None) == (not new):
+                raise ValueError("give exactly one of: user, or history and/or non-empty text")
+            return self
+
+    class NeighborsIn(BaseModel):
+        """A known ``item_id`` or a new ``item`` row (embedded, not added)."""
+
+        model_config = ConfigDict(extra="forbid")
+        item_id: Id | None = None
+        item: ItemIn | None = None
+        k: K = 10
+        users_k: Annotated[int, Field(ge=0, le=MAX_K)] = 10
+
+        @model_validator(mode="after")
+        def _one_item(self) -> Self:
+            if (self.item_id is None) == (self.item is None):
+                raise ValueError("give exactly one of item_id or item")
+            return self
+
+    class AddIn(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        items: Annotated[list[ItemIn], Field(min_length=1, max_length=MAX_BATCH)]
+
+    class HitOut(BaseModel):
+        id: str
+        score: float
+        title: str | None = None
+
+    class NeighborsOut(BaseModel):
+        item_id: str | None
+        items: list[HitOut]
+        users: list[HitOut]
+        matched: list[str]
+        unmatched: list[str]
+
+    class RecommendOut(BaseModel):
+        user_id: str | None
+        items: list[HitOut]
+        masked: int
+
+    class AddedOut(BaseModel):
+        id: str
+        matched: list[str]
+        unmatched: list[str]
+
+    class AddOut(BaseModel):
+        added: list[AddedOut]
+        items: int
+
+    class ItemOut(BaseModel):
+        id: str
+        title: str | None
+        added: bool
+
+    class HealthOut(BaseModel):
+        status: str
+        model: str
+        fingerprint: str
+        items: int
+        added_items: int
+        users: int
+        index: dict[str, Any]
+        uptime_s: float
+
+    started = time.monotonic()
+    app = FastAPI(
+        title="kgrec",
+        description="Cold-start retrieval: similar items, likely users, recommendations for "
+        "known or new users, and cold items added live.",
+        version="1",
+    )
+
+    @app.exception_handler(UnknownIdError)
+    async def _unknown(_: Request, exc: UnknownIdError) -> JSONResponse:
+        return JSONResponse(
+            status_code=404, content={"detail": str(exc), "id": str(exc.id), "type": exc.node_type}
+        )
+
+    @app.exception_handler(DuplicateIdError)
+    async def _duplicate(_: Request, exc: DuplicateIdError) -> JSONResponse:
+        return JSONResponse(status_code=409, content={"detail": str(exc)})
+
+    @app.exception_handler(KgrecError)
+    async def _invalid(_: Request, exc: KgrecError) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"detail": str(exc)})
+
+    @app.get("/health", response_model=HealthOut)
+    def health() -> dict[str, Any]:
+        """Liveness, model fingerprint, index sizes."""
+        return {"status": "ok", **retriever.info(), "uptime_s": time.monotonic() - started}
+
+    # Queries by known ids take well under a millisecond (exact search over the indexes): they
+    # run inline on the event loop, which measured faster than a hop to the thread pool. Anything
+    # that encodes text (new items, new users' text) runs in the thread pool.
+    @app.post("/recommend", response_model=RecommendOut)
+    async def recommend(body: RecommendIn) -> dict[str, Any]:
+        """Top-k items for a known user, or a new user (history and/or text); known items
+        masked."""
+
+        def run() -> dict[str, Any]:
+            return retriever.recommend(
+                body.user,
+                history=body.history,
+                text=body.text,
+                k=body.k,
+                exclude_known=body.exclude_known,
+            ).to_dict()
+
+        return await run_in_threadpool(run) if body.text else run()
+
+    @app.post("/neighbors", response_model=NeighborsOut)
+    async def neighbors(body: NeighborsIn) -> dict[str, Any]:
+        """Similar items and likely users of a known item or a new item row."""
+        if body.item is not None:
+            item = body.item.to_item()
+            return (
+                await run_in_threadpool(retriever.neighbors, item, body.k, users_k=body.users_k)
+            ).to_dict()
+        assert body.item_id is not None
+        return retriever.neighbors(body.item_id, body.k, users_k=body.users_k).to_dict()
+
+    @app.post("/items", response_model=AddOut, status_code=201)
+    def add_items(body: AddIn) -> dict[str, Any]:
+        """Add cold items live (embedded from text + attributes); retrievable at once."""
+        added = retriever.add_items([i.to_item() for i in body.items])
+        return {"added": [a.to_dict() for a in added], "items": retriever.info()["items"]}
+
+    @app.get("/items/{item_id}", response_model=ItemOut)
+    def get_item(item_id: Annotated[str, Path(min_length=1, max_length=256)]) -> dict[str, Any]:
+        """Whether an item is indexed, and its title."""
+        if not retriever.has_item(item_id):
+            raise UnknownIdError("item", item_id, hint="not indexed")
+        return {
+            "id": item_id,
+            "title": retriever.title(item_id),
+            "added": retriever.is_added(item_id),
+        }
+
+    return app

@@ -1,0 +1,206 @@
+"""Models for serving by name: ``content`` (no training) or a trained hybrid's directory, and the
+:class:`HybridAdapter` that puts a trained :class:`~kgrec.models.HybridRecommender` behind the
+:class:`~kgrec.serve.ColdStartModel` protocol."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kgrec.errors import DataError, KgrecError
+from kgrec.serve._attributes import AttributeMatcher
+from kgrec.serve._content import (
+    ContentModel,
+    _normalize,
+    default_encoder,
+    render_item_text,
+    text_columns,
+    title_map,
+)
+from kgrec.serve._protocol import ColdStartModel, EmbeddedItems, NewItem
+
+log = logging.getLogger(__name__)
+
+
+class HybridAdapter:
+    """A trained hybrid (``kgrec train SPEC --model hybrid --out DIR``: ``DIR/model`` and
+    ``DIR/split.json`` with the vocabularies) as a :class:`ColdStartModel`.
+
+    New items are embedded inductively by the hybrid itself (``embed_items``: text vector of the
+    spec-rendered text + matched KG links, no ID); a new user's text is embedded as a text-only
+    item (the vector an item with that text would get). Known items of a user are their training
+    positives."""
+
+    name = "hybrid"
+
+    def __init__(
+        self,
+        model: Any,
+        users: Any,
+        items: Any,
+        spec: Any,
+        *,
+        encoder: Any | None = None,
+        dataset: Any | None = None,
+        kg: Any | None = None,
+        fingerprint: str | None = None,
+    ) -> None:
+        from kgrec.graph import load_or_build
+
+        if not hasattr(model, "embed_items"):
+            raise KgrecError(f"{type(model).__name__} cannot embed new items (no embed_items)")
+        if (len(users), len(items)) != (model.n_users_, model.n_items_):
+            raise DataError(
+                f"vocabularies ({len(users)} users, {len(items)} items) do not match the model "
+                f"({model.n_users_} x {model.n_items_})"
+            )
+        self.model = model
+        self.spec = spec
+        ds = dataset if dataset is not None else spec.load_dataset()
+        kg = kg if kg is not None else load_or_build(spec)
+        self.matcher_ = AttributeMatcher(spec, kg)
+        self.encoder_ = encoder if encoder is not None else default_encoder()
+        self._fields = list(spec.text.item_fields)
+        self._text_cols = text_columns(ds, self._fields)
+        self._titles = title_map(ds)
+        self._item_ids = [str(i) for i in items.ids]
+        self._user_ids = [str(u) for u in users.ids]
+        self._row = {i: r for r, i in enumerate(self._item_ids)}
+        self._urow = {u: r for r, u in enumerate(self._user_ids)}
+        self._items = _normalize(np.asarray(model.item_vectors().numpy(), np.float32))
+        self._users = _normalize(np.asarray(model.user_vectors().numpy(), np.float32))
+        self._fingerprint = (
+            fingerprint
+            or "hybrid:"
+            + hashlib.sha256(self._items.tobytes() + self._users.tobytes()).hexdigest()[:16]
+        )
+
+    @classmethod
+    def from_dir(cls, path: str | Path, spec: Any, **kw: Any) -> HybridAdapter:
+        """Load ``path/model`` (a saved hybrid) with the vocabularies of ``path/split.json``."""
+        from kgrec.eval import Split
+        from kgrec.models import Recommender
+
+        path = Path(path)
+        model_dir = path / "model" if (path / "model" / "model.json").is_file() else path
+        split_path = model_dir.parent / "split.npz" if model_dir != path else path / "split.npz"
+        if not (model_dir / "model.json").is_file():
+            raise DataError("no saved model here (expected model/model.json)", path=path)
+        if not split_path.with_suffix(".json").is_file():
+            raise DataError(
+                "no split.json next to the model: its user/item vocabularies are needed",
+                path=path,
+            )
+        model = Recommender.load(model_dir)
+        split = Split.load(split_path)
+        digest = hashlib.sha256((model_dir / "arrays.npz").read_bytes()).hexdigest()[:16]
+        return cls(model, split.users, split.items, spec, fingerprint=f"hybrid:{digest}", **kw)
+
+    @property
+    def fingerprint(self) -> str:
+        return self._fingerprint
+
+    @property
+    def item_ids(self) -> list[str]:
+        return self._item_ids
+
+    @property
+    def user_ids(self) -> list[str]:
+        return self._user_ids
+
+    def item_vectors(self) -> np.ndarray:
+        return self._items
+
+    def user_vectors(self) -> np.ndarray:
+        return self._users
+
+    def item_row(self, item_id: str) -> int | None:
+        return self._row.get(str(item_id))
+
+    def known_items(self, user_id: str) -> list[str]:
+        r = self._urow.get(str(user_id))
+        if r is None:
+            return []
+        train = self.model.train_
+        return [self._item_ids[j] for j in train.indices[train.indptr[r] : train.indptr[r + 1]]]
+
+    def title(self, item_id: str) -> str | None:
+        return self._titles.get(str(item_id))
+
+    def embed_items(self, rows: Sequence[NewItem]) -> EmbeddedItems:
+        if not rows:
+            raise DataError("embed_items needs at least one item")
+        links, matched, unmatched = [], [], []
+        for row in rows:
+            pairs, miss = self.matcher_.match(row.attributes)
+            links.append(pairs)
+            matched.append([f"{r} -> {e}" for r, e in pairs])
+            unmatched.append(miss)
+        text = _normalize(
+            np.asarray(
+                self.encoder_.encode(
+                    [render_item_text(r, self._fields, self._text_cols) for r in rows]
+                ),
+                np.float32,
+            )
+        )
+        vecs = self.model.embed_items(text=text, links=links)
+        return EmbeddedItems(_normalize(np.asarray(vecs, np.float32)), matched, unmatched)
+
+    def embed_user(self, history: Sequence[str] = (), text: str | None = None) -> np.ndarray:
+        parts = []
+        if history:
+            rows = [self._row.get(str(h)) for h in history]
+            if None in rows:
+                from kgrec.errors import UnknownIdError
+
+                raise UnknownIdError("item", history[rows.index(None)])
+            parts.append(_normalize(self._items[rows].mean(0)))
+        if text and text.strip():
+            parts.append(self.embed_items([NewItem(title=text)]).vectors[0])
+        if not parts:
+            raise DataError("a new user needs history item ids and/or free text")
+        return _normalize(np.sum(parts, axis=0))
+
+
+def load_model(spec: Any, model: str = "content", *, encoder: Any | None = None) -> ColdStartModel:
+    """``"content"``: :class:`ContentModel` on ``spec`` (no training); otherwise the directory
+    of a trained hybrid (``kgrec train SPEC --model hybrid --out DIR``)."""
+    from kgrec.graph import load_spec
+
+    if not hasattr(spec, "text"):
+        spec = load_spec(spec)
+    if model == "content":
+        return ContentModel.from_spec(spec, encoder=encoder)
+    path = Path(model)
+    if not path.exists():
+        raise DataError(
+            f"--model must be 'content' or the directory of a trained hybrid; {model!r} is neither"
+        )
+    return HybridAdapter.from_dir(path, spec, encoder=encoder)
+
+
+def load_retriever(
+    spec: Any,
+    model: str = "content",
+    *,
+    index_dir: str | Path | None = None,
+    encoder: Any | None = None,
+) -> Any:
+    """A built :class:`~kgrec.serve.Retriever` for ``spec`` and ``model``: loaded from
+    ``index_dir`` when it holds one for this model (fingerprint), else built (and saved there)."""
+    from kgrec.index import IndexConfig
+    from kgrec.serve._retriever import Retriever
+
+    m = load_model(spec, model, encoder=encoder)
+    if index_dir is not None and (Path(index_dir) / "retriever.json").is_file():
+        return Retriever.load(index_dir, m)
+    r = Retriever(m, config=IndexConfig(metric="cosine", device="auto")).build()
+    if index_dir is not None:
+        r.save(index_dir)
+    return r

@@ -1,0 +1,332 @@
+"""``Retriever``: cold-start retrieval over two :class:`~kgrec.index.VectorIndex` (items, users)
+built from a :class:`~kgrec.serve.ColdStartModel`'s vectors.
+
+* ``neighbors(item_id | NewItem, k)``: the k most similar items and the users most likely to want
+  the item (user vectors searched with the item vector);
+* ``recommend(user=... | history=... | text=..., k)``: top-k items, known items masked
+  (``exclude=``);
+* ``add_item(NewItem)``: embed a cold item and add it to the item index: retrievable at once;
+* ``save(dir)`` / ``Retriever.load(dir, model)``: both indexes, the added items and metadata,
+  written atomically; loading refuses indexes built for another model (fingerprint).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kgrec._atomic import atomic_dir
+from kgrec.errors import DataError, UnknownIdError
+from kgrec.index import IndexConfig, VectorIndex
+from kgrec.serve._protocol import MAX_HISTORY, MAX_K, MAX_TEXT_CHARS, ColdStartModel, NewItem
+
+log = logging.getLogger(__name__)
+
+FORMAT = "kgrec-retriever"
+FORMAT_VERSION = 1
+
+
+class DuplicateIdError(DataError):
+    """A new item named with an id the retriever already holds."""
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One retrieved item or user."""
+
+    id: str
+    score: float
+    title: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class NeighborsResult:
+    """Similar items and likely users of one (known or new) item."""
+
+    item_id: str | None
+    items: list[Hit]
+    users: list[Hit]
+    matched: list[str] = field(default_factory=list)
+    unmatched: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "item_id": self.item_id,
+            "items": [h.to_dict() for h in self.items],
+            "users": [h.to_dict() for h in self.users],
+            "matched": self.matched,
+            "unmatched": self.unmatched,
+        }
+
+
+@dataclass(frozen=True)
+class RecommendResult:
+    """Top-k items for a user (known or new) and how many known items were masked."""
+
+    user_id: str | None
+    items: list[Hit]
+    masked: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "user_id": self.user_id,
+            "items": [h.to_dict() for h in self.items],
+            "masked": self.masked,
+        }
+
+
+@dataclass(frozen=True)
+class AddedItem:
+    """An item added live, with its attribute matches."""
+
+    id: str
+    matched: list[str]
+    unmatched: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def check_k(k: Any, *, what: str = "k", low: int = 1) -> int:
+    """``k`` as an int in ``low..MAX_K`` or a :class:`DataError`."""
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or not low <= k <= MAX_K:
+        raise DataError(f"{what} must be an integer in {low}..{MAX_K}, got {k!r}")
+    return int(k)
+
+
+class Retriever:
+    """Items and users of a :class:`ColdStartModel` in two indexes (see the module docstring)."""
+
+    def __init__(self, model: ColdStartModel, *, config: IndexConfig | None = None) -> None:
+        self.model = model
+        self.config = config or IndexConfig(metric="cosine")
+        self._lock = threading.RLock()
+        self.items_: VectorIndex | None = None
+        self.users_: VectorIndex | None = None
+        self._added: dict[str, tuple[NewItem, np.ndarray]] = {}
+        self._next = 1
+        self._urow = {str(u): r for r, u in enumerate(model.user_ids)}
+
+    # ------------------------------------------------------------------ build / persist
+    def build(self) -> Retriever:
+        """Index the model's item and user vectors; return ``self``."""
+        m = self.model
+        fp = m.fingerprint
+        self.items_ = VectorIndex(self.config).build(
+            m.item_vectors(), list(m.item_ids), fingerprint=fp, node_type="item"
+        )
+        self.users_ = VectorIndex(self.config).build(
+            m.user_vectors(), list(m.user_ids), fingerprint=fp, node_type="user"
+        )
+        return self
+
+    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
+        """Write ``items/``, ``users/`` (indexes), ``added.json`` + ``added.npy`` (live-added
+        items) and ``retriever.json`` atomically."""
+        items, users = self._require()
+        path = Path(path)
+        if path.exists() and not overwrite:
+            raise DataError("already exists (pass overwrite=True to replace it)", path=path)
+        with self._lock, atomic_dir(path, overwrite=overwrite) as tmp:
+            items.save(tmp / "items")
+            users.save(tmp / "users")
+            ids = list(self._added)
+            rows = [self._added[i][0].to_dict() | {"id": i} for i in ids]
+            dim = int(items.dim_ or 0)
+            vecs = np.stack([self._added[i][1] for i in ids]) if ids else np.zeros((0, dim))
+            np.save(tmp / "added.npy", vecs.astype(np.float32), allow_pickle=False)
+            (tmp / "added.json").write_text(json.dumps(rows, indent=1))
+            meta = {
+                "format": FORMAT,
+                "format_version": FORMAT_VERSION,
+                "model": self.model.name,
+                "fingerprint": self.model.fingerprint,
+                "next_new": self._next,
+                "items": len(items),
+                "users": len(users),
+            }
+            (tmp / "retriever.json").write_text(json.dumps(meta, indent=1))
+        return path
+
+    @classmethod
+    def load(
+        cls, path: str | Path, model: ColdStartModel, *, device: str | None = None
+    ) -> Retriever:
+        """Load a saved retriever for ``model``; refuse one built from another model."""
+        path = Path(path)
+        meta_path = path / "retriever.json"
+        if not meta_path.is_file():
+            raise DataError("not a kgrec retriever directory (no retriever.json)", path=path)
+        meta = json.loads(meta_path.read_text())
+        if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
+            raise DataError(f"unsupported retriever format {meta.get('format')!r}", path=meta_path)
+        fp = model.fingerprint
+        self = cls(model)
+        self.items_ = VectorIndex.load(path / "items", expected_fingerprint=fp, device=device)
+        self.users_ = VectorIndex.load(path / "users", expected_fingerprint=fp, device=device)
+        self.config = self.items_.config
+        rows = json.loads((path / "added.json").read_text())
+        vecs = np.load(path / "added.npy", allow_pickle=False)
+        for row, v in zip(rows, vecs, strict=True):
+            item = NewItem.from_dict(row)
+            assert item.id is not None
+            self._added[item.id] = (item, v)
+        self._next = int(meta.get("next_new", 1))
+        return self
+
+    def _require(self) -> tuple[VectorIndex, VectorIndex]:
+        if self.items_ is None or self.users_ is None:
+            raise DataError("the retriever has no indexes: call build() or Retriever.load()")
+        return self.items_, self.users_
+
+    # ------------------------------------------------------------------ lookups
+    def title(self, item_id: str) -> str | None:
+        added = self._added.get(item_id)
+        return added[0].title if added else self.model.title(item_id)
+
+    def is_added(self, item_id: str) -> bool:
+        """Whether ``item_id`` was added live (not one of the model's items)."""
+        return item_id in self._added
+
+    def has_item(self, item_id: str) -> bool:
+        return item_id in self._require()[0]
+
+    def _item_vector(self, item_id: str) -> np.ndarray:
+        if item_id in self._added:
+            return self._added[item_id][1]
+        row = self.model.item_row(item_id)  # type: ignore[attr-defined]
+        if row is None or item_id not in self._require()[0]:
+            raise UnknownIdError("item", item_id, hint="not in the model's items or added items")
+        return self.model.item_vectors()[row]
+
+    def _hits(self, res: Any, *, items: bool) -> list[Hit]:
+        return [Hit(i, s, self.title(i) if items else None) for i, s in res.row(0)]
+
+    # ------------------------------------------------------------------ queries
+    def neighbors(
+        self, item: str | NewItem, k: int = 10, *, users_k: int | None = None
+    ) -> NeighborsResult:
+        """Top-``k`` similar items (the item itself excluded) and top-``users_k`` (default
+        ``k``; 0 for none) users most likely to want ``item`` (a known id or a new item row,
+        which is embedded but not added)."""
+        items, users = self._require()
+        k = check_k(k)
+        users_k = k if users_k is None else check_k(users_k, what="users_k", low=0)
+        matched: list[str] = []
+        unmatched: list[str] = []
+        if isinstance(item, NewItem):
+            emb = self.model.embed_items([item])
+            vec, matched, unmatched = emb.vectors[0], emb.matched[0], emb.unmatched[0]
+            item_id = item.id
+            exclude = [[item_id]] if item_id else None
+        else:
+            item_id = str(item)
+            vec = self._item_vector(item_id)
+            exclude = [[item_id]]
+        res = items.search(vec, k, exclude=exclude)
+        found_users = self._hits(users.search(vec, users_k), items=False) if users_k else []
+        return NeighborsResult(
+            item_id, self._hits(res, items=True), found_users, matched, unmatched
+        )
+
+    def recommend(
+        self,
+        user: str | None = None,
+        *,
+        history: Sequence[str] = (),
+        text: str | None = None,
+        k: int = 10,
+        exclude_known: bool = True,
+    ) -> RecommendResult:
+        """Top-``k`` items for a known ``user`` id, or for a new user given ``history`` item
+        ids and/or free ``text``; known items (the user's or the history) are masked."""
+        items, users = self._require()
+        k = check_k(k)
+        history = [str(h) for h in history]
+        if user is not None and (history or text):
+            raise DataError("give either a known user id, or history and/or text, not both")
+        if len(history) > MAX_HISTORY:
+            raise DataError(f"history has {len(history)} items; at most {MAX_HISTORY}")
+        if text is not None and len(text) > MAX_TEXT_CHARS:
+            raise DataError(f"text is longer than {MAX_TEXT_CHARS} characters")
+        if user is not None:
+            user = str(user)
+            row = self._urow.get(user)
+            if row is None or user not in users:
+                raise UnknownIdError("user", user, hint="not in the model's users")
+            vec = self.model.user_vectors()[row]
+            known = list(self.model.known_items(user))
+        else:
+            has_text = bool(text and text.strip())
+            if not history and not has_text:
+                raise DataError("a new user needs history item ids and/or non-empty text")
+            parts = []
+            if history:
+                hv = np.stack([self._item_vector(h) for h in history]).mean(0)
+                parts.append(hv / max(float(np.linalg.norm(hv)), 1e-12))
+            if has_text:
+                parts.append(self.model.embed_user((), text))
+            vec = np.sum(parts, axis=0)
+            if not np.linalg.norm(vec) > 0:
+                raise DataError("the history's vectors cancel out; give other items or text")
+            known = history
+        exclude = [known] if exclude_known and known else None
+        res = items.search(vec, k, exclude=exclude)
+        return RecommendResult(user, self._hits(res, items=True), len(known) if exclude else 0)
+
+    # ------------------------------------------------------------------ mutation
+    def add_item(self, item: NewItem) -> AddedItem:
+        """Embed ``item`` and add it to the item index (searchable when this returns)."""
+        return self.add_items([item])[0]
+
+    def add_items(self, rows: Sequence[NewItem]) -> list[AddedItem]:
+        """Embed and add several new items at once (one encoder call)."""
+        items, _ = self._require()
+        if not rows:
+            raise DataError("no items to add")
+        emb = self.model.embed_items(list(rows))
+        with self._lock:
+            ids = []
+            for row in rows:
+                if row.id is not None:
+                    ids.append(row.id)
+                else:
+                    while f"new-{self._next}" in items or f"new-{self._next}" in ids:
+                        self._next += 1
+                    ids.append(f"new-{self._next}")
+                    self._next += 1
+            dup = [i for i in ids if i in items]
+            if dup or len(set(ids)) != len(ids):
+                raise DuplicateIdError(f"item id(s) already present: {dup or ids}")
+            # record first: a concurrent query that sees the new id in the index finds its row
+            for i, row, v in zip(ids, rows, emb.vectors, strict=True):
+                self._added[i] = (dataclasses.replace(row, id=i), np.asarray(v, np.float32))
+            try:
+                items.add(emb.vectors, ids)
+            except Exception:
+                for i in ids:
+                    self._added.pop(i, None)
+                raise
+        return [AddedItem(i, m, u) for i, m, u in zip(ids, emb.matched, emb.unmatched, strict=True)]
+
+    def info(self) -> dict[str, Any]:
+        items, users = self._require()
+        return {
+            "model": self.model.name,
+            "fingerprint": self.model.fingerprint,
+            "items": len(items),
+            "added_items": len(self._added),
+            "users": len(users),
+            "index": items.info().to_dict(),
+        }
