@@ -23,7 +23,11 @@ demo: $(VENV)/.installed
 	$(KGREC) data describe ml-100k
 	$(KGREC) graph build graphs/movielens-100k.toml --out out/graphs/movielens-100k --overwrite
 	$(KGREC) text encode graphs/movielens-100k.toml
-	$(KGREC) compare graphs/movielens-100k.toml --models pop,itemknn,ease,mf,lightgcn --seeds 1 --out out/compare-warm
+	$(KGREC) compare graphs/movielens-100k.toml --models pop,itemknn,ease,mf,lightgcn,hybrid --seeds 1 --out out/compare-warm
+	$(KGREC) train graphs/movielens-100k.toml --model hybrid --epochs 40 --out out/hybrid --no-progress
+	$(KGREC) neighbors graphs/movielens-100k.toml --model content --add -k 10 \
+	    --title "Galaxy Raiders" --description "A space opera: rebels fight an evil galactic empire with starships" \
+	    --attr class="Sci-Fi|Action|Adventure" --attr release_year=1997
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check kgrec tests notebooks $(wildcard bench)
