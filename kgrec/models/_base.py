@@ -257,3 +257,22 @@ def fold_in(
     if normalize:
         out = out / h.sum(1, keepdim=True).clamp(min=1.0)
     return out
+
+
+def embedding_scores(
+    user_vectors: np.ndarray,
+    item_vectors: np.ndarray,
+    train: sp.csr_matrix,
+    users: np.ndarray,
+    history: sp.csr_matrix,
+) -> torch.Tensor:
+    """Dot-product scores of ``users`` against every item; users without training rows get a
+    vector folded in from ``history`` (:func:`fold_in`) instead of their untrained one."""
+    items = torch.from_numpy(item_vectors)
+    u = torch.from_numpy(user_vectors[users])
+    known = train.getnnz(axis=1)[users] > 0
+    if not known.all():
+        cold = np.flatnonzero(~known)
+        u = u.clone()
+        u[torch.from_numpy(cold)] = fold_in(items, history[cold])
+    return u @ items.T

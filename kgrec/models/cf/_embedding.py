@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kgrec.models._base import ModelConfig, Recommender, Validator, fold_in
+from kgrec.models._base import ModelConfig, Recommender, Validator, embedding_scores
 from kgrec.train import BPRSampler, TrainingOptions, TrainResult, seed_everything, train_loop
 
 log = logging.getLogger(__name__)
@@ -81,14 +81,7 @@ class EmbeddingRecommender(Recommender):
         self.item_vecs_ = i.detach().to("cpu", torch.float32).numpy()
 
     def _score(self, users: np.ndarray, history: sp.csr_matrix) -> torch.Tensor:
-        items = torch.from_numpy(self.item_vecs_)
-        u = torch.from_numpy(self.user_vecs_[users])
-        known = self.train_.getnnz(axis=1)[users] > 0
-        if not known.all():
-            cold = np.flatnonzero(~known)
-            u = u.clone()
-            u[torch.from_numpy(cold)] = fold_in(items, history[cold])
-        return u @ items.T
+        return embedding_scores(self.user_vecs_, self.item_vecs_, self.train_, users, history)
 
     def user_vectors(self, users: np.ndarray | None = None) -> torch.Tensor | None:
         self._check_fitted()

@@ -28,7 +28,13 @@ import scipy.sparse as sp
 import torch
 
 from kgrec.errors import DataError, KgrecError
-from kgrec.models._base import ModelConfig, Recommender, Validator, csr_to_torch, fold_in
+from kgrec.models._base import (
+    ModelConfig,
+    Recommender,
+    Validator,
+    csr_to_torch,
+    embedding_scores,
+)
 from kgrec.models.hybrid._inputs import HybridInputs, SideLinks
 from kgrec.models.hybrid._modules import HybridModule, LossWeights, UserBatch
 from kgrec.train import BPRSampler, TrainingOptions, TrainResult, seed_everything, train_loop
@@ -359,14 +365,7 @@ class HybridRecommender(Recommender):
 
     # ------------------------------------------------------------------ scoring
     def _score(self, users: np.ndarray, history: sp.csr_matrix) -> torch.Tensor:
-        items = torch.from_numpy(self.item_vecs_)
-        u = torch.from_numpy(self.user_vecs_[users])
-        known = self.train_.getnnz(axis=1)[users] > 0
-        if not known.all():
-            cold = np.flatnonzero(~known)
-            u = u.clone()
-            u[torch.from_numpy(cold)] = fold_in(items, history[cold])
-        out = u @ items.T
+        out = embedding_scores(self.user_vecs_, self.item_vecs_, self.train_, users, history)
         w = getattr(self, "blend_w_", 0.0)
         if self.ease_ is not None and w > 0:
             cf = torch.from_numpy(history.toarray().astype(np.float32)) @ torch.from_numpy(
