@@ -276,3 +276,24 @@ def embedding_scores(
         u = u.clone()
         u[torch.from_numpy(cold)] = fold_in(items, history[cold])
     return u @ items.T
+
+
+class LearnedVectorsMixin:
+    """Scoring and vector access for a recommender that learned ``user_vecs_`` and
+    ``item_vecs_`` (numpy, float32) on ``train_``: dot products, cold users folded in."""
+
+    user_vecs_: np.ndarray
+    item_vecs_: np.ndarray
+    train_: sp.csr_matrix
+
+    def _score(self, users: np.ndarray, history: sp.csr_matrix) -> torch.Tensor:
+        return embedding_scores(self.user_vecs_, self.item_vecs_, self.train_, users, history)
+
+    def user_vectors(self, users: np.ndarray | None = None) -> torch.Tensor | None:
+        self._check_fitted()
+        v = torch.from_numpy(self.user_vecs_)
+        return v if users is None else v[torch.as_tensor(users)]
+
+    def item_vectors(self) -> torch.Tensor | None:
+        self._check_fitted()
+        return torch.from_numpy(self.item_vecs_)

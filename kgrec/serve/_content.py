@@ -30,7 +30,7 @@ import scipy.sparse as sp
 
 from kgrec.errors import DataError, SpecError, UnknownIdError
 from kgrec.serve._attributes import AttributeMatcher
-from kgrec.serve._protocol import EmbeddedItems, NewItem
+from kgrec.serve._protocol import CatalogIdsMixin, EmbeddedItems, NewItem
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ def item_links(
     return m, kept.astype(object)
 
 
-class ContentModel:
+class ContentModel(CatalogIdsMixin):
     """Text + KG content model implementing :class:`~kgrec.serve.ColdStartModel` (see the
     module docstring). Build with :meth:`from_spec`; nothing is trained."""
 
@@ -231,33 +231,14 @@ class ContentModel:
         return np.concatenate([np.sqrt(1 - w) * text, np.sqrt(w) * kgf], 1).astype(np.float32)
 
     # ------------------------------------------------------------------ protocol
-    @property
-    def fingerprint(self) -> str:
-        return self._fingerprint
-
-    @property
-    def item_ids(self) -> list[str]:
-        return self._item_ids
-
-    @property
-    def user_ids(self) -> list[str]:
-        return self._user_ids
-
     def item_vectors(self) -> np.ndarray:
         return self.item_vecs_
 
     def user_vectors(self) -> np.ndarray:
         return self.user_vecs_
 
-    def item_row(self, item_id: str) -> int | None:
-        """Row of a known item in :meth:`item_vectors` (``None`` when unknown)."""
-        return self._row.get(str(item_id))
-
     def known_items(self, user_id: str) -> list[str]:
         return self._known.get(str(user_id), [])
-
-    def title(self, item_id: str) -> str | None:
-        return self._titles.get(str(item_id))
 
     def item_text(self, row: NewItem) -> str:
         """The new item's text rendered like the catalog's (see :func:`render_item_text`)."""

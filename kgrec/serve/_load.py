@@ -22,12 +22,12 @@ from kgrec.serve._content import (
     text_columns,
     title_map,
 )
-from kgrec.serve._protocol import ColdStartModel, EmbeddedItems, NewItem
+from kgrec.serve._protocol import CatalogIdsMixin, ColdStartModel, EmbeddedItems, NewItem
 
 log = logging.getLogger(__name__)
 
 
-class HybridAdapter:
+class HybridAdapter(CatalogIdsMixin):
     """A trained hybrid (``kgrec train SPEC --model hybrid --out DIR``: ``DIR/model`` and
     ``DIR/split.json`` with the vocabularies) as a :class:`ColdStartModel`.
 
@@ -101,26 +101,11 @@ class HybridAdapter:
         digest = hashlib.sha256((model_dir / "arrays.npz").read_bytes()).hexdigest()[:16]
         return cls(model, split.users, split.items, spec, fingerprint=f"hybrid:{digest}", **kw)
 
-    @property
-    def fingerprint(self) -> str:
-        return self._fingerprint
-
-    @property
-    def item_ids(self) -> list[str]:
-        return self._item_ids
-
-    @property
-    def user_ids(self) -> list[str]:
-        return self._user_ids
-
     def item_vectors(self) -> np.ndarray:
         return self._items
 
     def user_vectors(self) -> np.ndarray:
         return self._users
-
-    def item_row(self, item_id: str) -> int | None:
-        return self._row.get(str(item_id))
 
     def known_items(self, user_id: str) -> list[str]:
         r = self._urow.get(str(user_id))
@@ -128,9 +113,6 @@ class HybridAdapter:
             return []
         train = self.model.train_
         return [self._item_ids[j] for j in train.indices[train.indptr[r] : train.indptr[r + 1]]]
-
-    def title(self, item_id: str) -> str | None:
-        return self._titles.get(str(item_id))
 
     def embed_items(self, rows: Sequence[NewItem]) -> EmbeddedItems:
         if not rows:

@@ -190,3 +190,33 @@ class ColdStartModel(Protocol):
     def embed_user(self, history: Sequence[str] = (), text: str | None = None) -> np.ndarray:
         """Vector of a new user from known item ids and/or free text."""
         ...
+
+
+class CatalogIdsMixin:
+    """The id side of a :class:`ColdStartModel`: fingerprint, item/user ids, row lookup and
+    titles, read from ``_fingerprint``, ``_item_ids``, ``_user_ids``, ``_row``, ``_titles``."""
+
+    _fingerprint: str
+    _item_ids: list[str]
+    _user_ids: list[str]
+    _row: dict[str, int]
+    _titles: Mapping[str, str]
+
+    @property
+    def fingerprint(self) -> str:
+        return self._fingerprint
+
+    @property
+    def item_ids(self) -> list[str]:
+        return self._item_ids
+
+    @property
+    def user_ids(self) -> list[str]:
+        return self._user_ids
+
+    def item_row(self, item_id: str) -> int | None:
+        """Row of a known item in ``item_vectors()`` (``None`` when unknown)."""
+        return self._row.get(str(item_id))
+
+    def title(self, item_id: str) -> str | None:
+        return self._titles.get(str(item_id))

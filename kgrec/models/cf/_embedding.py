@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kgrec.models._base import ModelConfig, Recommender, Validator, embedding_scores
+from kgrec.models._base import LearnedVectorsMixin, ModelConfig, Recommender, Validator
 from kgrec.train import BPRSampler, TrainingOptions, TrainResult, seed_everything, train_loop
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ def l2_reg(*tensors: torch.Tensor) -> torch.Tensor:
     return sum(t.pow(2).sum() for t in tensors) / (2 * batch)
 
 
-class EmbeddingRecommender(Recommender):
+class EmbeddingRecommender(LearnedVectorsMixin, Recommender):
     """Base of models trained with BPR through :func:`kgrec.train.train_loop`."""
 
     default_options = TrainingOptions()
@@ -79,18 +79,6 @@ class EmbeddingRecommender(Recommender):
             u, i = self._final_vectors(self.module_)
         self.user_vecs_ = u.detach().to("cpu", torch.float32).numpy()
         self.item_vecs_ = i.detach().to("cpu", torch.float32).numpy()
-
-    def _score(self, users: np.ndarray, history: sp.csr_matrix) -> torch.Tensor:
-        return embedding_scores(self.user_vecs_, self.item_vecs_, self.train_, users, history)
-
-    def user_vectors(self, users: np.ndarray | None = None) -> torch.Tensor | None:
-        self._check_fitted()
-        v = torch.from_numpy(self.user_vecs_)
-        return v if users is None else v[torch.as_tensor(users)]
-
-    def item_vectors(self) -> torch.Tensor | None:
-        self._check_fitted()
-        return torch.from_numpy(self.item_vecs_)
 
     def _state(self) -> dict[str, np.ndarray]:
         return {**super()._state(), "user_vecs": self.user_vecs_, "item_vecs": self.item_vecs_}

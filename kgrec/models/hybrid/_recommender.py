@@ -29,11 +29,11 @@ import torch
 
 from kgrec.errors import DataError, KgrecError
 from kgrec.models._base import (
+    LearnedVectorsMixin,
     ModelConfig,
     Recommender,
     Validator,
     csr_to_torch,
-    embedding_scores,
 )
 from kgrec.models.hybrid._inputs import HybridInputs, SideLinks
 from kgrec.models.hybrid._modules import HybridModule, LossWeights, UserBatch
@@ -179,7 +179,7 @@ def normalized_ui_adjacency(train: sp.csr_matrix) -> sp.csr_matrix:
     return normalized_adjacency(train)
 
 
-class HybridRecommender(Recommender):
+class HybridRecommender(LearnedVectorsMixin, Recommender):
     """KG + text hybrid (see the module docstring). ``inputs``: side information aligned to the
     training matrix's users/items (:func:`~kgrec.models.hybrid.inputs_from_graph`); without it
     the model is a pure ID model trained the same way (and cannot embed new items)."""
@@ -365,7 +365,7 @@ class HybridRecommender(Recommender):
 
     # ------------------------------------------------------------------ scoring
     def _score(self, users: np.ndarray, history: sp.csr_matrix) -> torch.Tensor:
-        out = embedding_scores(self.user_vecs_, self.item_vecs_, self.train_, users, history)
+        out = super()._score(users, history)
         w = getattr(self, "blend_w_", 0.0)
         if self.ease_ is not None and w > 0:
             cf = torch.from_numpy(history.toarray().astype(np.float32)) @ torch.from_numpy(
@@ -373,15 +373,6 @@ class HybridRecommender(Recommender):
             )
             out = (1 - w) * _zscore(out) + w * _zscore(cf)
         return out
-
-    def user_vectors(self, users: np.ndarray | None = None) -> torch.Tensor | None:
-        self._check_fitted()
-        v = torch.from_numpy(self.user_vecs_)
-        return v if users is None else v[torch.as_tensor(users)]
-
-    def item_vectors(self) -> torch.Tensor | None:
-        self._check_fitted()
-        return torch.from_numpy(self.item_vecs_)
 
     def embed_items(
         self,
