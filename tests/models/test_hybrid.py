@@ -143,7 +143,9 @@ def test_inductive_item_embedding_matches_cold_item_in_model(data, tmp_path):
     train[:, cold] = 0
     train = train.tocsr()
     train.eliminate_zeros()
-    model = make_hybrid(inp, options=FAST.replace(epochs=20), id_dropout=0.3).fit(train)
+    model = make_hybrid(
+        inp, options=FAST.replace(epochs=20), id_dropout=0.3, cold_map="content"
+    ).fit(train)
     # the same links the model saw for these items (their "made_by" studio is random)
     stacked = [inp.item_links.matrices[1][i].indices for i in cold]
     links = [

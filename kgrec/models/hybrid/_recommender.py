@@ -51,9 +51,12 @@ class HybridConfig(ModelConfig):
     ``cf_blend="ease"``: final score ``(1 - w) z(hybrid) + w z(EASE)`` (per-user z-scores; EASE
     item-item weights with L2 ``ease_lambda``), ``w`` in 0, 0.1, .., 1 chosen on the validation
     callback after training (score-level fusion with a closed-form CF model; off by default).
-    ``cold_map="ridge"``: items without training interactions (and :meth:`embed_items`) get
-    their vector from a ridge map ``[text, IDF entity bag] -> trained item vector`` fitted on the
-    warm items after training (Heater-style), instead of the network's content path."""
+    ``cold_map="ridge"`` (default): items without training interactions (and
+    :meth:`embed_items`) get their vector from a ridge map ``[text, IDF entity bag] -> trained
+    item vector`` fitted on the warm items after training (Heater-style); ``"content"``: the
+    network's own content path (fusion of text and KG without the ID). Ridge is the default
+    because it ranks held-out cold items far better on ml-100k's cold validation items
+    (``bench/hybrid_ml100k.py``, cold-valid Recall@20 about 0.5 against 0.16)."""
 
     dim: int = 256
     layers: int = 2
@@ -76,7 +79,7 @@ class HybridConfig(ModelConfig):
     init_std: float = 0.1
     cf_blend: str = "none"
     ease_lambda: float = 250.0
-    cold_map: str = "content"
+    cold_map: str = "ridge"
     cold_ridge: float = 10.0
 
     def validate(self) -> None:
@@ -290,7 +293,11 @@ class HybridRecommender(LearnedVectorsMixin, Recommender):
         self._refresh_vectors()
         log.info("hybrid trained: %s", self.result_.to_dict())
         self.cold_w_ = None
-        if self.config.cold_map == "ridge" and self.inputs is not None:
+        inp, c = self.inputs, self.config
+        has_content = inp is not None and (
+            (c.text and inp.item_text is not None) or (c.kg and inp.item_links is not None)
+        )
+        if c.cold_map == "ridge" and has_content:  # ID-only: nothing to map from
             self._fit_cold_map(m)
         if self.config.cf_blend == "ease":
             self._fit_blend(m, validate)
@@ -309,8 +316,8 @@ class HybridRecommender(LearnedVectorsMixin, Recommender):
         return np.concatenate([*parts, np.ones((parts[0].shape[0], 1))], 1)
 
     def _fit_cold_map(self, train: sp.csr_matrix) -> None:
-        """Dual-form ridge from content features to the trained vectors of warm items; items
-        without training interactions get the mapped vector."""
+        """Ridge from content features to the trained vectors of warm items (primal or dual form,
+        whichever system is smaller); items without training interactions get the mapped vector."""
         from kgrec.models.hybrid._coldstart import link_features
 
         inp = self.inputs
@@ -325,8 +332,12 @@ class HybridRecommender(LearnedVectorsMixin, Recommender):
         x = self._content_features(inp.item_text, bags)
         warm = np.asarray(train.sum(0)).ravel() > 0
         xw, y = x[warm], self.item_vecs_[warm].astype(np.float64)
-        k = xw @ xw.T + self.config.cold_ridge * np.eye(len(xw))
-        self.cold_w_ = (xw.T @ np.linalg.solve(k, y)).astype(np.float32)
+        lam = self.config.cold_ridge
+        if xw.shape[1] <= len(xw):  # primal: (d x d) system
+            w = np.linalg.solve(xw.T @ xw + lam * np.eye(xw.shape[1]), xw.T @ y)
+        else:  # dual: (n_warm x n_warm) system, the same solution
+            w = xw.T @ np.linalg.solve(xw @ xw.T + lam * np.eye(len(xw)), y)
+        self.cold_w_ = w.astype(np.float32)
         cold = np.flatnonzero(~warm)
         if len(cold):
             v = x[cold] @ self.cold_w_
