@@ -382,6 +382,35 @@ def _roles(n: int, share: float, seed: int, what: str) -> np.ndarray:
     return role
 
 
+def _hold_out(
+    pos: Positives,
+    of_row: np.ndarray,
+    n: int,
+    cold_share: float,
+    seed: int,
+    kind: str,
+    r: tuple[float, float, float],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Roles of the ``n`` items or users (``of_row``: each row's item or user index; only those
+    with a positive take part), and the parts of the rows: a held-out entity's rows go to
+    validation or test by its role, the others are split per user at random by ``r``.
+    Returns ``(role, warm row mask, seeded row permutation, part)``."""
+    present = np.flatnonzero(np.bincount(of_row, minlength=n) > 0)
+    role = np.zeros(n, dtype=np.int8)
+    role[present] = _roles(len(present), cold_share, seed, kind)
+    row_role = role[of_row]
+    warm = row_role == WARM
+    order = _randperm(len(pos), seed)
+    wrows = np.flatnonzero(warm)
+    remap = np.full(len(pos), -1, dtype=np.int64)
+    remap[wrows] = np.arange(len(wrows))
+    part = np.empty(len(pos), dtype=np.int8)
+    part[wrows] = _ratio_parts(pos.user[wrows], remap[order[warm[order]]], r, len(pos.users))
+    part[row_role == COLD_VALID] = VALID
+    part[row_role == COLD_TEST] = TEST
+    return role, warm, order, part
+
+
 def cold_item_split(
     pos: Positives,
     *,
@@ -395,21 +424,7 @@ def cold_item_split(
     interactions are split per user at random by ``ratios``.
     """
     r = _check_ratios(ratios)
-    present = np.flatnonzero(np.bincount(pos.item, minlength=len(pos.items)) > 0)
-    sub = _roles(len(present), cold_share, seed, "item")
-    item_role = np.zeros(len(pos.items), dtype=np.int8)
-    item_role[present] = sub
-    row_role = item_role[pos.item]
-    warm = row_role == WARM
-    order = _randperm(len(pos), seed)
-    order = order[warm[order]]
-    part = np.empty(len(pos), dtype=np.int8)
-    wrows = np.flatnonzero(warm)
-    remap = np.full(len(pos), -1, dtype=np.int64)
-    remap[wrows] = np.arange(len(wrows))
-    part[wrows] = _ratio_parts(pos.user[wrows], remap[order], r, len(pos.users))
-    part[row_role == COLD_VALID] = VALID
-    part[row_role == COLD_TEST] = TEST
+    item_role, _, _, part = _hold_out(pos, pos.item, len(pos.items), cold_share, seed, "item", r)
     return Split(
         "cold-item",
         pos.users,
@@ -438,20 +453,9 @@ def cold_user_split(
     ks = sorted({int(k) for k in reveal_k})
     if not ks or ks[0] < 0:
         raise DataError(f"reveal_k must be non-negative integers, got {list(reveal_k)}")
-    present = np.flatnonzero(np.bincount(pos.user, minlength=len(pos.users)) > 0)
-    sub = _roles(len(present), cold_share, seed, "user")
-    user_role = np.zeros(len(pos.users), dtype=np.int8)
-    user_role[present] = sub
-    row_role = user_role[pos.user]
-    warm = row_role == WARM
-    order = _randperm(len(pos), seed)
-    wrows = np.flatnonzero(warm)
-    remap = np.full(len(pos), -1, dtype=np.int64)
-    remap[wrows] = np.arange(len(wrows))
-    part = np.empty(len(pos), dtype=np.int8)
-    part[wrows] = _ratio_parts(pos.user[wrows], remap[order[warm[order]]], r, len(pos.users))
-    part[row_role == COLD_VALID] = VALID
-    part[row_role == COLD_TEST] = TEST
+    user_role, warm, order, part = _hold_out(
+        pos, pos.user, len(pos.users), cold_share, seed, "user", r
+    )
     # reveal order: a cold user's interactions in the seeded permutation order
     reveal = np.full(len(pos), -1, dtype=np.int64)
     cold_rows = order[~warm[order]]
