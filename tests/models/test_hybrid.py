@@ -308,3 +308,26 @@ def test_ridge_cold_map_embeds_new_items(data, tmp_path):
     np.testing.assert_allclose(emb, model.item_vectors().numpy()[cold], atol=1e-4)
     loaded = Recommender.load(model.save(tmp_path / "m"))
     np.testing.assert_allclose(loaded.embed_items(inp.item_text[cold], links), emb, atol=1e-5)
+
+
+def test_cold_map_calibration_undoes_ridge_shrinkage():
+    """A strong ridge shrinks predictions for unseen rows toward their mean; the out-of-fold
+    calibration scales them back to the spread of the targets."""
+    from kgrec.models.hybrid._recommender import _ridge
+
+    rng = np.random.default_rng(0)
+    x = np.hstack([rng.normal(size=(400, 30)), np.ones((400, 1))])
+    y = x[:, :30] @ rng.normal(size=(30, 8)) + 3.0
+    seen, unseen = slice(0, 300), slice(300, 400)
+    model = make_hybrid(None, cold_ridge=200.0)
+    w = _ridge(x[seen], y[seen], 200.0)
+    alpha, offset = model._calibration(x[seen], y[seen])
+    assert alpha > 1.0
+
+    def spread(v):
+        return float(((v - v.mean(0)) ** 2).sum(1).mean())
+
+    raw, fixed = x[unseen] @ w, alpha * (x[unseen] @ w) + offset
+    truth = y[unseen]
+    assert spread(raw) < 0.8 * spread(truth)
+    assert abs(spread(fixed) / spread(truth) - 1.0) < abs(spread(raw) / spread(truth) - 1.0)

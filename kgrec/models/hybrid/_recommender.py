@@ -56,7 +56,10 @@ class HybridConfig(ModelConfig):
     item vector`` fitted on the warm items after training (Heater-style); ``"content"``: the
     network's own content path (fusion of text and KG without the ID). Ridge is the default
     because it ranks held-out cold items far better on ml-100k's cold validation items
-    (``bench/hybrid_ml100k.py``, cold-valid Recall@20 about 0.5 against 0.16)."""
+    (``bench/hybrid_ml100k.py``, cold-valid Recall@20 about 0.5 against 0.16).
+    ``cold_calibrate``: rescale the ridge map so that mapped vectors have the spread and mean of
+    the learned ones (measured out of fold on warm items); without it the mapped vectors huddle
+    together and a new item's nearest catalog items are rare ones."""
 
     dim: int = 256
     layers: int = 2
@@ -81,6 +84,7 @@ class HybridConfig(ModelConfig):
     ease_lambda: float = 250.0
     cold_map: str = "ridge"
     cold_ridge: float = 10.0
+    cold_calibrate: bool = True
 
     def validate(self) -> None:
         self._require("dim", self.dim >= 1, "dim must be >= 1")
@@ -116,6 +120,13 @@ class HybridConfig(ModelConfig):
             tau=self.tau,
             reg=self.reg,
         )
+
+
+def _ridge(x: np.ndarray, y: np.ndarray, lam: float) -> np.ndarray:
+    """``argmin_w |x w - y|^2 + lam |w|^2``, in primal or dual form, whichever is smaller."""
+    if x.shape[1] <= len(x):  # primal: (d x d) system
+        return np.linalg.solve(x.T @ x + lam * np.eye(x.shape[1]), x.T @ y)
+    return x.T @ np.linalg.solve(x @ x.T + lam * np.eye(len(x)), y)  # dual: (n x n)
 
 
 def _zscore(s: torch.Tensor) -> torch.Tensor:
@@ -332,11 +343,11 @@ class HybridRecommender(LearnedVectorsMixin, Recommender):
         x = self._content_features(inp.item_text, bags)
         warm = np.asarray(train.sum(0)).ravel() > 0
         xw, y = x[warm], self.item_vecs_[warm].astype(np.float64)
-        lam = self.config.cold_ridge
-        if xw.shape[1] <= len(xw):  # primal: (d x d) system
-            w = np.linalg.solve(xw.T @ xw + lam * np.eye(xw.shape[1]), xw.T @ y)
-        else:  # dual: (n_warm x n_warm) system, the same solution
-            w = xw.T @ np.linalg.solve(xw @ xw.T + lam * np.eye(len(xw)), y)
+        w = _ridge(xw, y, self.config.cold_ridge)
+        if self.config.cold_calibrate:
+            alpha, offset = self._calibration(xw, y)
+            w *= alpha
+            w[-1] += offset  # the last feature is the constant 1
         self.cold_w_ = w.astype(np.float32)
         cold = np.flatnonzero(~warm)
         if len(cold):
@@ -345,6 +356,31 @@ class HybridRecommender(LearnedVectorsMixin, Recommender):
             self.item_vecs_ = self.item_vecs_.copy()
             self.item_vecs_[cold] = v.astype(np.float32)
         log.info("cold map fitted on %d warm items; %d items mapped", int(warm.sum()), len(cold))
+
+    def _calibration(
+        self, xw: np.ndarray, y: np.ndarray, folds: int = 5
+    ) -> tuple[float, np.ndarray]:
+        """``(alpha, offset)`` with ``mapped = alpha * ridge + offset``: ridge predictions of
+        unseen items shrink toward their mean, so mapped vectors huddle together, apart from the
+        learned ones (a held-out item's nearest items are other content-only items, mostly rare
+        ones). Out-of-fold predictions on the warm items measure it: ``alpha`` restores their
+        spread to that of the learned vectors, ``offset`` moves their mean onto the learned
+        mean."""
+        n = len(xw)
+        if n < 2 * folds:
+            return 1.0, np.zeros(y.shape[1])
+        order = np.random.default_rng(self.options.seed).permutation(n)
+        oof = np.empty_like(y)
+        for part in np.array_split(order, folds):
+            rest = np.setdiff1d(order, part)
+            oof[part] = xw[part] @ _ridge(xw[rest], y[rest], self.config.cold_ridge)
+        mu_y, mu_p = y.mean(0), oof.mean(0)
+        spread_p = float(((oof - mu_p) ** 2).sum(1).mean())
+        if spread_p <= 0:
+            return 1.0, np.zeros(y.shape[1])
+        alpha = float(np.sqrt(((y - mu_y) ** 2).sum(1).mean() / spread_p))
+        log.info("cold map calibration: alpha %.3f (%d folds)", alpha, folds)
+        return alpha, mu_y - alpha * mu_p
 
     def _fit_blend(self, train: sp.csr_matrix, validate: Validator | None) -> None:
         """EASE weights, then the blend weight with the best validation value (0.5 without a
