@@ -25,7 +25,7 @@ demo: $(VENV)/.installed
 	$(KGREC) text encode graphs/movielens-100k.toml
 	$(KGREC) compare graphs/movielens-100k.toml --models pop,itemknn,ease,mf,lightgcn,hybrid --seeds 1 --out out/compare-warm
 	$(KGREC) train graphs/movielens-100k.toml --model hybrid --epochs 40 --out out/hybrid --no-progress
-	$(KGREC) neighbors graphs/movielens-100k.toml --model content --add -k 10 \
+	$(KGREC) neighbors graphs/movielens-100k.toml --model out/hybrid --add -k 10 \
 	    --title "Galaxy Raiders" --description "A space opera: rebels fight an evil galactic empire with starships" \
 	    --attr class="Sci-Fi|Action|Adventure" --attr release_year=1997
 
