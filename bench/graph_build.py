@@ -145,15 +145,10 @@ def main(argv: list[str] | None = None) -> int:
         size = sum(f.stat().st_size for f in (Path(tmp) / "graph").iterdir())
     rss_end = peak_rss_gb()
     st = g.stats()
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     import kgrec
+    from kgrec.eval._report import cpu_name
+
+    cpu = cpu_name()
 
     result = {
         "benchmark": "graph_build",

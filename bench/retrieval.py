@@ -322,17 +322,11 @@ def exact_interleaved(
 
 
 def machine() -> dict[str, Any]:
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:  # pragma: no cover
-        pass
+    from kgrec.eval._report import cpu_name
+
     return {
         "cores": os.cpu_count(),
-        "cpu": cpu,
+        "cpu": cpu_name(),
         "platform": platform.platform(),
         "load_average_start": os.getloadavg(),
     }

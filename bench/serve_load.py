@@ -41,16 +41,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
-
-
 def versions() -> dict[str, str]:
     from importlib.metadata import version
 
@@ -220,6 +210,8 @@ async def main_async(args: argparse.Namespace) -> dict:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+    from kgrec.eval._report import cpu_name
+
     all_lat = [x for v in res["lat"].values() for x in v]
     n_err = sum(res["errors"].values())
     done = len(all_lat) + n_err
@@ -230,7 +222,7 @@ async def main_async(args: argparse.Namespace) -> dict:
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": {
             "cores": os.cpu_count(),
-            "cpu": cpu_model(),
+            "cpu": cpu_name(),
             "platform": platform.platform(),
             "note": "shared machine: other jobs were running; client and server share the 2 cores",
         },

@@ -43,17 +43,11 @@ ML_FIELDS = ("movie_title", "release_year", "class")
 
 
 def machine() -> dict:
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from kgrec.eval._report import cpu_name
+
     return {
         "cores": os.cpu_count(),
-        "cpu": cpu,
+        "cpu": cpu_name(),
         "python": platform.python_version(),
         "load_avg_at_start": os.getloadavg(),
     }

@@ -23,6 +23,17 @@ MASKING_NOTE = (
 )
 
 
+def cpu_name() -> str:
+    """The CPU model (``/proc/cpuinfo``'s model name where there is one), for results files."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def environment() -> dict[str, Any]:
     """Machine and library versions for a results file."""
     import os
@@ -31,14 +42,7 @@ def environment() -> dict[str, Any]:
     import scipy
     import torch
 
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_name()
     try:
         import torch_geometric
 
