@@ -331,3 +331,31 @@ def test_cold_map_calibration_undoes_ridge_shrinkage():
     truth = y[unseen]
     assert spread(raw) < 0.8 * spread(truth)
     assert abs(spread(fixed) / spread(truth) - 1.0) < abs(spread(raw) / spread(truth) - 1.0)
+
+
+def test_cold_scale_is_chosen_on_validation_and_kept(data, tmp_path):
+    """The length of content-only vectors comes from the validation callback; embed_items and a
+    reloaded model give the same scaled vectors."""
+    inp = synthetic_inputs()
+    cold = np.array([0, 1, 2])
+    train = data.tolil(copy=True)
+    train[:, cold] = 0
+    train = train.tocsr()
+    train.eliminate_zeros()
+    seen: list[float] = []
+
+    def validate(m) -> float:  # prefers content-only vectors of length 0.5
+        n = float(np.linalg.norm(m.item_vectors().numpy()[cold], axis=1).mean())
+        seen.append(n)
+        return -((n - 0.5) ** 2)
+
+    model = make_hybrid(inp, options=FAST.replace(epochs=3)).fit(train, validate=validate)
+    assert model.cold_scale_ == 0.5 and set(model.cold_scale_curve_) == {0, 0.25, 0.5, 0.75, 1}
+    inside = model.item_vectors().numpy()[cold]
+    np.testing.assert_allclose(np.linalg.norm(inside, axis=1), 0.5, atol=1e-5)
+    links = [[("has_genre", f"genre:g{GROUP[i]}")] for i in cold]
+    emb = model.embed_items(inp.item_text[cold], links)
+    np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 0.5, atol=1e-5)
+    loaded = Recommender.load(model.save(tmp_path / "m"))
+    assert loaded.cold_scale_ == 0.5
+    np.testing.assert_allclose(loaded.embed_items(inp.item_text[cold], links), emb, atol=1e-6)

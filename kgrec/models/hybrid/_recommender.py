@@ -59,7 +59,9 @@ class HybridConfig(ModelConfig):
     (``bench/hybrid_ml100k.py``, cold-valid Recall@20 about 0.5 against 0.16).
     ``cold_calibrate``: rescale the ridge map so that mapped vectors have the spread and mean of
     the learned ones (measured out of fold on warm items); without it the mapped vectors huddle
-    together and a new item's nearest catalog items are rare ones."""
+    together and a new item's nearest catalog items are rare ones. The mapped vectors' length
+    (``cold_scale_``, 0 to 1) is chosen on the validation callback: dot-product scores make it
+    a prior of content-only items against learned ones (see :meth:`_choose_cold_scale`)."""
 
     dim: int = 256
     layers: int = 2
@@ -309,7 +311,7 @@ class HybridRecommender(LearnedVectorsMixin, Recommender):
             (c.text and inp.item_text is not None) or (c.kg and inp.item_links is not None)
         )
         if c.cold_map == "ridge" and has_content:  # ID-only: nothing to map from
-            self._fit_cold_map(m)
+            self._fit_cold_map(m, validate)
         if self.config.cf_blend == "ease":
             self._fit_blend(m, validate)
         return self
@@ -326,9 +328,11 @@ class HybridRecommender(LearnedVectorsMixin, Recommender):
             raise KgrecError("cold_map='ridge' needs text or KG inputs")
         return np.concatenate([*parts, np.ones((parts[0].shape[0], 1))], 1)
 
-    def _fit_cold_map(self, train: sp.csr_matrix) -> None:
+    def _fit_cold_map(self, train: sp.csr_matrix, validate: Validator | None = None) -> None:
         """Ridge from content features to the trained vectors of warm items (primal or dual form,
-        whichever system is smaller); items without training interactions get the mapped vector."""
+        whichever system is smaller); items without training interactions get the mapped vector,
+        scaled by :attr:`cold_scale_` (chosen on ``validate`` when given, see
+        :meth:`_choose_cold_scale`)."""
         from kgrec.models.hybrid._coldstart import link_features
 
         inp = self.inputs
@@ -350,12 +354,31 @@ class HybridRecommender(LearnedVectorsMixin, Recommender):
             w[-1] += offset  # the last feature is the constant 1
         self.cold_w_ = w.astype(np.float32)
         cold = np.flatnonzero(~warm)
+        self.cold_scale_ = 1.0
         if len(cold):
             v = x[cold] @ self.cold_w_
             v /= np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
             self.item_vecs_ = self.item_vecs_.copy()
             self.item_vecs_[cold] = v.astype(np.float32)
+            if validate is not None:
+                self._choose_cold_scale(cold, v.astype(np.float32), validate)
         log.info("cold map fitted on %d warm items; %d items mapped", int(warm.sum()), len(cold))
+
+    def _choose_cold_scale(self, cold: np.ndarray, v: np.ndarray, validate: Validator) -> None:
+        """The length of content-only item vectors against learned ones, chosen on validation
+        from 0, 0.25, .., 1 (ties: the larger). Scores are dot products, so the length is a prior:
+        in a warm split the items without a training interaction are the rarest ones and rarely
+        relevant (a short vector keeps them out of top lists), while a new item of average appeal
+        should compete at full length. Directions, hence cosine neighbours and the ranking among
+        content-only items, do not change."""
+        curve = {}
+        for g in (0.0, 0.25, 0.5, 0.75, 1.0):
+            self.item_vecs_[cold] = g * v
+            curve[g] = float(validate(self))
+        self.cold_scale_ = max(curve, key=lambda g: (curve[g], g))
+        self.item_vecs_[cold] = self.cold_scale_ * v
+        self.cold_scale_curve_ = curve
+        log.info("cold scale %.2f (validation %s)", self.cold_scale_, curve)
 
     def _calibration(
         self, xw: np.ndarray, y: np.ndarray, folds: int = 5
@@ -483,7 +506,10 @@ class HybridRecommender(LearnedVectorsMixin, Recommender):
             text = np.zeros((n, d)) if d else None
         x = self._content_features(text, bags)
         v = x @ self.cold_w_
-        return (v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+        v *= getattr(self, "cold_scale_", 1.0) / np.maximum(
+            np.linalg.norm(v, axis=1, keepdims=True), 1e-12
+        )
+        return v.astype(np.float32)
 
     # ------------------------------------------------------------------ persistence
     def _state(self) -> dict[str, np.ndarray]:
@@ -495,6 +521,7 @@ class HybridRecommender(LearnedVectorsMixin, Recommender):
             out["links.entities"] = np.asarray(self.item_links_.entities, dtype=str)
         if getattr(self, "cold_w_", None) is not None:
             out["cold_w"] = self.cold_w_
+            out["cold_scale"] = np.array(getattr(self, "cold_scale_", 1.0), np.float64)
             if self.idf_ is not None:
                 out["idf"] = self.idf_
         if self.ease_ is not None:
@@ -528,6 +555,7 @@ class HybridRecommender(LearnedVectorsMixin, Recommender):
         self.user_vecs_ = arrays["user_vecs"]
         self.item_vecs_ = arrays["item_vecs"]
         self.cold_w_ = arrays.get("cold_w")
+        self.cold_scale_ = float(arrays["cold_scale"]) if "cold_scale" in arrays else 1.0
         self.idf_ = arrays.get("idf")
         if "ease" in arrays:
             self.ease_ = arrays["ease"]
