@@ -1,16 +1,21 @@
-"""The KG + text hybrid against the compare harness's baselines on ml-100k (issue 6).
+"""The KG + text hybrid against the compare harness's baselines (issue 6): ml-100k by default,
+any graph spec with ``--spec`` (lastfm-hetrec: ``--spec graphs/lastfm-hetrec.toml``).
 
-Same protocol and splits as ``bench/compare_ml100k.py`` (ratings >= 4 positive, RecBole-compatible
-random per-user 8:1:1 split per seed, full ranking, train (+ valid) masked, early stopping on
-validation NDCG@20) through :func:`kgrec.eval._runner.compare`, with the hybrid's inputs (KG links
-from ``graphs/movielens-100k.toml``, all-MiniLM-L6-v2 item text vectors) built by the same
+Same protocol and splits as ``bench/compare_ml100k.py`` (positives per the spec's min_rating,
+RecBole-compatible random per-user 8:1:1 split per seed, full ranking, train (+ valid) masked,
+early stopping on validation NDCG@20) through :func:`kgrec.eval._runner.compare`, with the
+hybrid's inputs (KG links from the spec, all-MiniLM-L6-v2 item text vectors) built by the same
 :class:`~kgrec.models.hybrid.ModelContext` the CLI uses. Configurations are fixed before the run
-(chosen on validation NDCG@20 of seed 2020 in notes/hybrid-proto); nothing is selected on test.
+(chosen on validation NDCG@20 of ml-100k seed 2020, ``bench/research/hybrid_ml100k``); the EASE
+blend weight and, in the cold-item protocol, the cold map are chosen per seed on validation data
+(the cold map on the cold VALIDATION items); nothing is selected on test.
 
-Runs are done in parts (one ``run`` per protocol/model set, cached per model and seed under
-``--work``) and ``assemble`` writes ``bench/results/hybrid_ml100k.json``: per model mean NDCG@20 /
-Recall@20 with bootstrap CIs, per-seed values, the paired test of the hybrid against the best
-baseline, wall time to the best epoch; for cold-item the three cold-start baselines; ablations.
+Runs are done in parts (one ``run`` per protocol/model set, cached per model and seed under the
+parts folder, which git ignores) and ``assemble`` writes ``bench/results/hybrid_ml100k.json``
+(``hybrid_<spec>.json`` for another spec): per model mean NDCG@20 / Recall@20 with bootstrap CIs,
+per-seed values, the paired test of each hybrid variant against the best baseline, wall time to
+the best epoch; for cold-item the three cold-start baselines; ablations. Protocols without parts
+on this machine are kept from the existing results file.
 
 Usage::
 
@@ -19,6 +24,8 @@ Usage::
     OMP_WAIT_POLICY=PASSIVE nice -n 5 python bench/hybrid_ml100k.py run --protocol cold-item \\
         --models textknn,kgknn,content2cf,hybrid --seeds 3
     python bench/hybrid_ml100k.py assemble
+    python bench/hybrid_ml100k.py run --spec graphs/lastfm-hetrec.toml --protocol warm ...
+    python bench/hybrid_ml100k.py assemble --spec graphs/lastfm-hetrec.toml
 """
 
 from __future__ import annotations
@@ -38,8 +45,6 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 SPEC = HERE.parent / "graphs" / "movielens-100k.toml"
-WORK = HERE / "results" / "hybrid_ml100k_parts"
-OUT = HERE / "results" / "hybrid_ml100k.json"
 BASELINES = ("pop", "itemknn", "ease", "mf", "lightgcn")
 COLD_BASELINES = ("textknn", "kgknn", "content2cf")
 #: label -> HybridConfig overrides (the ablations are options of the one model)
@@ -55,12 +60,27 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # DropoutNet's usual rate and the text/graph alignment on: declared before seeing its results,
     # after the default (id_dropout 0.1, no alignment) ranked cold items poorly
     "hybrid-inductive": {"id_dropout": 0.5, "align": 0.1},
-    # the default model with the post-hoc ridge map content -> trained item vector for items
-    # without training interactions (declared after the two above ranked cold items poorly)
+    # the library's default since the cold-item runs: items without a training interaction get
+    # the calibrated ridge map (measured in the warm protocol, where only a few such items exist)
     "hybrid-ridge": {"cold_map": "ridge"},
 }
+#: cold-item protocol: every hybrid variant is trained once and evaluated with each way of
+#: embedding items that have no training interaction: label as is = the network's content path
+#: (text + KG through the fusion, no ID), "+ridge" = the post-hoc ridge map content -> trained item
+#: vector (cold_map="ridge"), "+auto" = per seed whichever of the two ranks the cold VALIDATION
+#: items better (Recall@20 on the "cold-valid" task; the cold test items are never looked at)
+COLD_MAPS = ("", "+ridge")
+COLD_SELECT = "+auto"
 PEERS_BEST = {"RecBole CKE (KG split)": 0.2346, "RecBole ItemKNN (full data)": 0.2336}
 MAIN_TASK = {"warm": "test", "cold-item": "cold"}
+
+
+def _paths(args: argparse.Namespace) -> tuple[Path, Path]:
+    """(parts folder, results JSON) for the spec: ml-100k keeps its historical names."""
+    name = Path(args.spec).stem
+    stem = "hybrid_ml100k" if name == "movielens-100k" else f"hybrid_{name}"
+    work = Path(args.work) if args.work else HERE / "results" / f"{stem}_parts"
+    return work, HERE / "results" / f"{stem}.json"
 
 
 def _factory(label: str, threads: int):
@@ -71,7 +91,9 @@ def _factory(label: str, threads: int):
         if label in VARIANTS:
             opts = HybridRecommender.default_options.replace(seed=int(seed))
             model = HybridRecommender.from_context(
-                context, options=opts, config=HybridConfig(cf_blend="ease", **VARIANTS[label])
+                context,
+                options=opts,
+                config=HybridConfig(cf_blend="ease", **{"cold_map": "content", **VARIANTS[label]}),
             )
         else:
             model = make_model(label, seed, options, context=context)
@@ -108,11 +130,11 @@ def run(args: argparse.Namespace) -> None:
     from kgrec.models.hybrid import ModelContext
 
     torch.set_num_threads(args.threads)
-    spec = load_spec(SPEC)
+    spec = load_spec(args.spec)
     ds = spec.load_dataset()
     pos = positives(ds, min_rating=spec.interactions.min_rating)
     ctx = ModelContext(dataset=ds, positives=pos, spec=spec)
-    work = Path(args.work) / args.protocol
+    work = _paths(args)[0] / args.protocol
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     for label in args.models.split(","):
@@ -137,7 +159,9 @@ def run(args: argparse.Namespace) -> None:
             comp = compare(pos, opts, context=ctx, model_factory=keep)
             model = holder["model"]
             pu = comp.per_user.assign(model=label)
-            if getattr(model, "ease_", None) is not None:
+            if label in VARIANTS and args.protocol == "cold-item":
+                pu = _evaluate_cold_maps(model, pos, seed, label)
+            elif getattr(model, "ease_", None) is not None:
                 pu = pu.assign(model=label + "+ease")
                 raw = _evaluate_raw(model, pos, args.protocol, seed).assign(model=label)
                 pu = pd.concat([raw, pu], ignore_index=True)
@@ -154,10 +178,13 @@ def run(args: argparse.Namespace) -> None:
                 "config": model.config.to_dict(),
                 "blend_weight": getattr(model, "blend_w_", None),
                 "blend_valid_curve": getattr(model, "blend_curve_", None),
+                "cold_scale": getattr(model, "cold_scale_", None),
+                "cold_scale_valid_curve": getattr(model, "cold_scale_curve_", None),
                 "inputs": None
                 if getattr(model, "inputs", None) is None
                 else model.inputs.describe(),
                 "torch_threads": torch.get_num_threads(),
+                "loadavg_1min": round(os.getloadavg()[0], 2),
                 "date": datetime.now(UTC).isoformat(timespec="seconds"),
                 "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
             }
@@ -171,24 +198,87 @@ def run(args: argparse.Namespace) -> None:
             )
 
 
+def _long(model, tasks, seed: int) -> pd.DataFrame:
+    """Per-user values (long format) of ``model`` on ``tasks``."""
+    from kgrec.eval import evaluate
+    from kgrec.eval._metrics import default_metrics
+
+    parts = []
+    for task in tasks:
+        res = evaluate(model.score, task, default_metrics((10, 20)))
+        long = res.per_user.melt(id_vars="user", var_name="metric", value_name="value")
+        parts.append(long.assign(seed=int(seed), task=task.name))
+    return pd.concat(parts, ignore_index=True)
+
+
 def _evaluate_raw(model, pos, protocol: str, seed: int) -> pd.DataFrame:
     """Per-user test values of a blended hybrid with the blend switched off (weight 0)."""
-    from kgrec.eval import build_protocol, evaluate, make_split
-    from kgrec.eval._metrics import default_metrics
+    from kgrec.eval import build_protocol, make_split
     from kgrec.eval._runner import PROTOCOL_SPLITS
 
     w = model.blend_w_
     model.blend_w_ = 0.0
     try:
         proto = build_protocol(make_split(pos, PROTOCOL_SPLITS[protocol], seed=int(seed)))
-        parts = []
-        for task in proto.tests:
-            res = evaluate(model.score, task, default_metrics((10, 20)))
-            long = res.per_user.melt(id_vars="user", var_name="metric", value_name="value")
-            parts.append(long.assign(seed=int(seed), task=task.name))
+        return _long(model, proto.tests, seed)
     finally:
         model.blend_w_ = w
-    return pd.concat(parts, ignore_index=True)
+
+
+def _cold_valid_task(split):
+    """The cold VALIDATION items' interactions ranked among the cold validation items only (the
+    mirror of the protocol's 'cold' test task; used to choose the cold map, never test)."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    from kgrec.eval._protocol import _restrict, _users_with
+    from kgrec.eval._rank import RankingTask
+    from kgrec.eval._splits import COLD_VALID, TRAIN, VALID, WARM
+
+    train = split.matrix(TRAIN)
+    items = split.item_role == COLD_VALID
+    cv = _restrict(split.matrix(VALID), items)
+    empty = sp.csr_matrix(train.shape, dtype=np.float32)
+    return RankingTask(
+        "cold-valid", _users_with(cv), cv, empty, train, candidates=items,
+        cold=split.item_role != WARM,
+    )  # fmt: skip
+
+
+def _evaluate_cold_maps(model, pos, seed: int, label: str) -> pd.DataFrame:
+    """Cold-item protocol: the trained hybrid (EASE blend off) evaluated with each cold map,
+    plus the per-seed choice between them on the cold validation items (see COLD_MAPS)."""
+    from kgrec.eval import build_protocol, evaluate, make_split, parse_metric
+    from kgrec.eval._splits import TRAIN
+
+    split = make_split(pos, "cold-item", seed=int(seed))
+    proto = build_protocol(split)
+    tasks = (*proto.tests, _cold_valid_task(split))
+    ndcg = parse_metric("NDCG@20")
+
+    def validate(m) -> float:  # the runner's validation (warm items): picks the cold scale
+        res = evaluate(m.score, proto.valid, [ndcg], tie_seed=None)
+        return float(res.per_user[ndcg.label].mean())
+
+    w = model.blend_w_
+    model.blend_w_ = 0.0
+    out = {}
+    try:
+        for suffix in COLD_MAPS:
+            if suffix == "+ridge":
+                model._fit_cold_map(split.matrix(TRAIN), validate)
+            out[suffix] = _long(model, tasks, seed).assign(model=label + suffix)
+    finally:
+        model.blend_w_ = w
+
+    def cold_valid(f: pd.DataFrame) -> float:
+        return float(f[(f.task == "cold-valid") & (f.metric == "Recall@20")]["value"].mean())
+
+    best = max(COLD_MAPS, key=lambda k: (cold_valid(out[k]), k == ""))
+    print(f"  cold map chosen on cold-valid: {best or 'content'} "
+          f"({ {k or 'content': round(cold_valid(v), 4) for k, v in out.items()} })", flush=True)  # fmt: skip
+    chosen = out[best].assign(model=label + COLD_SELECT, cold_map=best or "content")
+    return pd.concat([*out.values(), chosen], ignore_index=True)
 
 
 def _figures(frame: pd.DataFrame, metric: str) -> dict[str, Any]:
@@ -209,27 +299,47 @@ def assemble(args: argparse.Namespace) -> None:
     from kgrec.eval._report import environment
     from kgrec.eval._stats import paired_test
 
-    work = Path(args.work)
+    work, out_path = _paths(args)
+    # protocols without parts here (e.g. a fresh clone: parts are not committed) are kept as they
+    # are in the existing results file, with the commands that made them
+    old = json.loads(out_path.read_text()) if out_path.is_file() else {}
+    fresh = {p.name for p in work.iterdir() if p.is_dir()} if work.is_dir() else set()
+    kept = {k: v for k, v in old.get("protocols", {}).items() if k not in fresh}
+    for block in kept.values():  # the load note of the run that made a kept protocol
+        if "load_note" in old and "load_note" not in block:
+            block["load_note"] = old["load_note"]
+    kept_cmds = [c for c in old.get("commands", []) if any(f"--protocol {k}" in c for k in kept)]
     out: dict[str, Any] = {
-        "name": "hybrid_ml100k",
-        "commands": sorted({json.loads(p.read_text())["command"] for p in work.glob("*/*.json")}),
+        "name": out_path.stem,
+        "spec": str(Path(args.spec).resolve().relative_to(HERE.parent)),
+        "commands": sorted(
+            {*kept_cmds, *(json.loads(p.read_text())["command"] for p in work.glob("*/*.json"))}
+        ),
         "assembled_by": "python " + " ".join(shlex.quote(a) for a in sys.argv),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "environment": environment(),
-        "load_note": "2-core machine shared with 3-4 other jobs (load average 5-8): wall times "
-        "are taken under heavy load, runs niced (nice -n 5); torch.set_num_threads(2)",
+        "load_note": "2-core machine, runs niced (nice -n 5), torch.set_num_threads(2); wall "
+        "times depend on the load, recorded per run (timing.loadavg_1min); kept protocols carry "
+        "their own note",
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
-        "protocol": "ml-100k, rating >= 4 positive (other rows dropped), RecBole-compatible random "
+        "protocol": f"{Path(args.spec).stem}: positives per the spec's min_rating (ml-100k: "
+        "rating >= 4, other rows dropped; lastfm-hetrec: every listen), RecBole-compatible random "
         "per-user 8:1:1 split per seed (same splits as bench/compare_ml100k.py), full ranking, "
         "train (+ valid at test) masked; early stopping on valid NDCG@20; cold-item: 20% of items "
-        "held out (half validation, half test), 'cold' task ranks the cold test items only",
+        "held out (half validation, half test), 'cold' task ranks the cold test items only, "
+        "'cold-valid' the cold validation items only (used to choose the cold map, see cold_maps)",
         "selection": "hybrid configuration fixed before these runs from validation NDCG@20 of "
-        "seed 2020 (notes/hybrid-proto); no figure here was used to choose anything",
+        "ml-100k seed 2020 (bench/research/hybrid_ml100k); the EASE blend weight and the cold map "
+        "are chosen per seed on validation; no test figure was used to choose anything",
+        "cold_maps": {"": "network content path", "+ridge": "ridge map", COLD_SELECT: "chosen"},
         "variants": VARIANTS,
-        "peers": PEERS_BEST,
-        "protocols": {},
+        "peers": PEERS_BEST if "movielens" in Path(args.spec).stem else {},
+        "protocols": dict(kept),
     }
-    for proto_dir in sorted(p for p in work.iterdir() if p.is_dir()):
+    for k in ("timing_lower_load",):
+        if k in old:
+            out[k] = old[k]
+    for proto_dir in sorted(work / p for p in fresh):
         protocol = proto_dir.name
         frames, metas = [], {}
         for p in sorted(proto_dir.glob("*.csv.gz")):
@@ -290,7 +400,7 @@ def assemble(args: argparse.Namespace) -> None:
                         k: round(float(gm[gm.metric == k]["value"].mean()), 4)
                         for k in ("NDCG@20", "Recall@20")
                     }
-                    ref = "hybrid+ease" if m.endswith("+ease") else "hybrid"
+                    ref = "hybrid" + (m[m.index("+") :] if "+" in m else "")
                     if m != ref and ref in hyb:
                         wide = sub[sub.metric == key].pivot_table(
                             index=["seed", "user"], columns="model", values="value"
@@ -310,16 +420,20 @@ def assemble(args: argparse.Namespace) -> None:
                 "best_epoch": [m["train"]["best_epoch"] for m in ms if m["train"]],
                 "epochs_run": [m["train"]["epochs_run"] for m in ms if m["train"]],
                 "torch_threads": sorted({m["torch_threads"] for m in ms}),
+                "loadavg_1min": [m.get("loadavg_1min") for m in ms],
             }
             if ms[0].get("inputs"):
                 timing[label]["inputs"] = ms[0]["inputs"]
             if label.startswith("hybrid"):
                 timing[label]["config"] = ms[0]["config"]
                 timing[label]["ease_blend_weight_per_seed"] = [m.get("blend_weight") for m in ms]
+                timing[label]["cold_scale_per_seed"] = [m.get("cold_scale") for m in ms]
         block["timing"] = timing
         out["protocols"][protocol] = block
-    OUT.write_text(json.dumps(out, indent=1))
-    print(f"wrote {OUT}")
+    tmp = out_path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(out, indent=1))
+    tmp.replace(out_path)
+    print(f"wrote {out_path}")
     for protocol, block in out["protocols"].items():
         for task, tb in block["tasks"].items():
             print(f"== {protocol} / {task}")
@@ -344,9 +458,11 @@ def main() -> None:
     r.add_argument("--seeds", type=int, default=3)
     r.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
     r.add_argument("--force", action="store_true", help="recompute cached parts")
-    r.add_argument("--work", default=str(WORK))
+    r.add_argument("--work", default=None, help="parts folder (default: next to the results)")
     a = sub.add_parser("assemble", help="write bench/results/hybrid_ml100k.json")
-    a.add_argument("--work", default=str(WORK))
+    a.add_argument("--work", default=None, help="parts folder (default: next to the results)")
+    for p in (r, a):
+        p.add_argument("--spec", default=str(SPEC), help="graph spec (dataset + KG + text)")
     args = ap.parse_args()
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     (run if args.cmd == "run" else assemble)(args)
