@@ -332,6 +332,11 @@ def assemble(args: argparse.Namespace) -> None:
         "ml-100k seed 2020 (bench/research/hybrid_ml100k); the EASE blend weight and the cold map "
         "are chosen per seed on validation; no test figure was used to choose anything",
         "cold_maps": {"": "network content path", "+ridge": "ridge map", COLD_SELECT: "chosen"},
+        "library_default": "HybridConfig() = cf_blend 'auto' (EASE blend, weight chosen on "
+        "validation, for catalogs up to 20,000 items) + cold_map 'ridge' (calibrated, length "
+        "chosen on validation): the 'hybrid-ridge+ease' row of the warm protocol and the "
+        "'hybrid+auto' rows of the cold task (where the blend cannot act: EASE gives every cold "
+        "item the same score); rows without '+ease' are the hybrid without the blend",
         "variants": VARIANTS,
         "peers": PEERS_BEST if "movielens" in Path(args.spec).stem else {},
         "protocols": dict(kept),

