@@ -42,6 +42,15 @@ def make_hybrid(inputs: HybridInputs | None = None, options=FAST, **overrides) -
     return HybridRecommender(HybridConfig(**{**SMALL, **overrides}), options=options, inputs=inputs)
 
 
+def without_items(matrix, items: np.ndarray):
+    """``matrix`` with every interaction of ``items`` removed (they become cold items)."""
+    out = matrix.tolil(copy=True)
+    out[:, items] = 0
+    out = out.tocsr()
+    out.eliminate_zeros()
+    return out
+
+
 class TestHybridContract(RecommenderContract):
     def make(self):
         return make_hybrid(synthetic_inputs())
@@ -139,10 +148,7 @@ def test_inductive_item_embedding_matches_cold_item_in_model(data, tmp_path):
     save/load."""
     inp = synthetic_inputs()
     cold = np.array([0, 1, 2])  # one item per cluster
-    train = data.tolil(copy=True)
-    train[:, cold] = 0
-    train = train.tocsr()
-    train.eliminate_zeros()
+    train = without_items(data, cold)
     model = make_hybrid(
         inp, options=FAST.replace(epochs=20), id_dropout=0.3, cold_map="content"
     ).fit(train)
@@ -228,10 +234,7 @@ def test_cold_start_baselines_rank_cold_items_by_content(name, data, tmp_path):
     of their own cluster beats the other clusters' cold items more often than chance."""
     klass = MODELS[name]
     cold = np.arange(30, 40)
-    train = data.tolil(copy=True)
-    train[:, cold] = 0
-    train = train.tocsr()
-    train.eliminate_zeros()
+    train = without_items(data, cold)
     model = klass(inputs=synthetic_inputs()).fit(train)
     users = np.flatnonzero(np.asarray(data[:, cold].sum(1)).ravel() > 0)
     s = model.score(users)[:, cold].numpy()
@@ -295,10 +298,7 @@ def test_cli_train_and_compare_hybrid_on_ml100k(ml100k_dir, tmp_path):
 def test_ridge_cold_map_embeds_new_items(data, tmp_path):
     inp = synthetic_inputs()
     cold = np.array([0, 1, 2])
-    train = data.tolil(copy=True)
-    train[:, cold] = 0
-    train = train.tocsr()
-    train.eliminate_zeros()
+    train = without_items(data, cold)
     model = make_hybrid(inp, options=FAST.replace(epochs=10), cold_map="ridge").fit(train)
     links = [
         [("has_genre", f"genre:g{GROUP[i]}"), ("made_by", str(inp.item_links.entities[s[0]]))]
@@ -338,10 +338,7 @@ def test_cold_scale_is_chosen_on_validation_and_kept(data, tmp_path):
     reloaded model give the same scaled vectors."""
     inp = synthetic_inputs()
     cold = np.array([0, 1, 2])
-    train = data.tolil(copy=True)
-    train[:, cold] = 0
-    train = train.tocsr()
-    train.eliminate_zeros()
+    train = without_items(data, cold)
     seen: list[float] = []
 
     def validate(m) -> float:  # prefers content-only vectors of length 0.5
