@@ -347,7 +347,7 @@ def test_cold_scale_is_chosen_on_validation_and_kept(data, tmp_path):
         return -((n - 0.5) ** 2)
 
     model = make_hybrid(inp, options=FAST.replace(epochs=3)).fit(train, validate=validate)
-    assert model.cold_scale_ == 0.5 and set(model.cold_scale_curve_) == {0, 0.25, 0.5, 0.75, 1}
+    assert model.cold_scale_ == 0.5 and set(model.cold_scale_curve_) == {0.25, 0.5, 0.75, 1}
     inside = model.item_vectors().numpy()[cold]
     np.testing.assert_allclose(np.linalg.norm(inside, axis=1), 0.5, atol=1e-5)
     links = [[("has_genre", f"genre:g{GROUP[i]}")] for i in cold]

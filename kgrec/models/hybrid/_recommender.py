@@ -64,7 +64,7 @@ class HybridConfig(ModelConfig):
     ``cold_calibrate``: rescale the ridge map so that mapped vectors have the spread and mean of
     the learned ones (measured out of fold on warm items); without it the mapped vectors huddle
     together and a new item's nearest catalog items are rare ones. The mapped vectors' length
-    (``cold_scale_``, 0 to 1) is chosen on the validation callback: dot-product scores make it
+    (``cold_scale_``, 0.25 to 1) is chosen on the validation callback: dot-product scores make it
     a prior of content-only items against learned ones (see :meth:`_choose_cold_scale`)."""
 
     dim: int = 256
@@ -379,13 +379,14 @@ class HybridRecommender(LearnedVectorsMixin, Recommender):
 
     def _choose_cold_scale(self, cold: np.ndarray, v: np.ndarray, validate: Validator) -> None:
         """The length of content-only item vectors against learned ones, chosen on validation
-        from 0, 0.25, .., 1 (ties: the larger). Scores are dot products, so the length is a prior:
+        from 0.25, 0.5, 0.75, 1 (ties: the larger; never 0, which would leave a new item without
+        a direction to retrieve by). Scores are dot products, so the length is a prior:
         in a warm split the items without a training interaction are the rarest ones and rarely
         relevant (a short vector keeps them out of top lists), while a new item of average appeal
         should compete at full length. Directions, hence cosine neighbours and the ranking among
         content-only items, do not change."""
         curve = {}
-        for g in (0.0, 0.25, 0.5, 0.75, 1.0):
+        for g in (0.25, 0.5, 0.75, 1.0):
             self.item_vecs_[cold] = g * v
             curve[g] = float(validate(self))
         self.cold_scale_ = max(curve, key=lambda g: (curve[g], g))
