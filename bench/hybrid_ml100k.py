@@ -225,40 +225,17 @@ def _evaluate_raw(model, pos, protocol: str, seed: int) -> pd.DataFrame:
         model.blend_w_ = w
 
 
-def _cold_valid_task(split):
-    """The cold VALIDATION items' interactions ranked among the cold validation items only (the
-    mirror of the protocol's 'cold' test task; used to choose the cold map, never test)."""
-    import numpy as np
-    import scipy.sparse as sp
-
-    from kgrec.eval._protocol import _restrict, _users_with
-    from kgrec.eval._rank import RankingTask
-    from kgrec.eval._splits import COLD_VALID, TRAIN, VALID, WARM
-
-    train = split.matrix(TRAIN)
-    items = split.item_role == COLD_VALID
-    cv = _restrict(split.matrix(VALID), items)
-    empty = sp.csr_matrix(train.shape, dtype=np.float32)
-    return RankingTask(
-        "cold-valid", _users_with(cv), cv, empty, train, candidates=items,
-        cold=split.item_role != WARM,
-    )  # fmt: skip
-
-
 def _evaluate_cold_maps(model, pos, seed: int, label: str) -> pd.DataFrame:
     """Cold-item protocol: the trained hybrid (EASE blend off) evaluated with each cold map,
     plus the per-seed choice between them on the cold validation items (see COLD_MAPS)."""
-    from kgrec.eval import build_protocol, evaluate, make_split, parse_metric
+    from kgrec.eval import build_protocol, cold_items_task, make_split, parse_metric
+    from kgrec.eval._runner import validator
     from kgrec.eval._splits import TRAIN
 
     split = make_split(pos, "cold-item", seed=int(seed))
     proto = build_protocol(split)
-    tasks = (*proto.tests, _cold_valid_task(split))
-    ndcg = parse_metric("NDCG@20")
-
-    def validate(m) -> float:  # the runner's validation (warm items): picks the cold scale
-        res = evaluate(m.score, proto.valid, [ndcg], tie_seed=None)
-        return float(res.per_user[ndcg.label].mean())
+    tasks = (*proto.tests, cold_items_task(split, "valid"))  # cold-valid: chooses the map
+    validate = validator(proto.valid, parse_metric("NDCG@20"))  # the runner's: the cold scale
 
     w = model.blend_w_
     model.blend_w_ = 0.0

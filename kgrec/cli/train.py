@@ -71,7 +71,7 @@ def train(
     from kgrec.cli.compare import load_target_spec
     from kgrec.eval import build_protocol, evaluate, make_split, parse_metric, positives
     from kgrec.eval._metrics import default_metrics
-    from kgrec.eval._runner import PROTOCOL_SPLITS, CompareOptions, make_model
+    from kgrec.eval._runner import PROTOCOL_SPLITS, CompareOptions, make_model, validator
     from kgrec.models.hybrid import ModelContext
     from kgrec.train import TrainingOptions
 
@@ -106,12 +106,7 @@ def train(
         model.options = model.options.replace(
             checkpoint_dir=str(out / "checkpoint"), resume=resume, progress=progress
         )
-    vm = parse_metric(options.primary)
-
-    def validate(m) -> float:
-        r = evaluate(m.score, proto.valid, [vm], tie_seed=None)
-        return float(r.per_user[vm.label].mean())
-
+    validate = validator(proto.valid, parse_metric(options.primary))
     model.fit(split.train_matrix(), validate=validate)
     metrics = default_metrics(options.ks)
     results = {}

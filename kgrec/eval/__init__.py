@@ -18,7 +18,7 @@ from kgrec.eval._metrics import (
     default_metrics,
     parse_metric,
 )
-from kgrec.eval._protocol import Protocol, build_protocol
+from kgrec.eval._protocol import Protocol, build_protocol, cold_items_task
 from kgrec.eval._rank import EvalResult, RankingTask, break_ties, evaluate, topk_masked
 from kgrec.eval._report import plot, summary_table, to_json, to_markdown, write_report
 from kgrec.eval._runner import CompareOptions, Comparison, compare, seeds_from
@@ -61,6 +61,7 @@ __all__ = [
     "break_ties",
     "build_protocol",
     "cold_item_split",
+    "cold_items_task",
     "cold_user_split",
     "compare",
     "default_metrics",

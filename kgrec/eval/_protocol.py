@@ -22,7 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from kgrec.eval._rank import RankingTask
-from kgrec.eval._splits import COLD_TEST, TEST, TRAIN, VALID, WARM, Split
+from kgrec.eval._splits import COLD_TEST, COLD_VALID, TEST, TRAIN, VALID, WARM, Split
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,26 @@ def _restrict(m: sp.csr_matrix, items: np.ndarray) -> sp.csr_matrix:
     return out
 
 
+def cold_items_task(split: Split, which: str = "test") -> RankingTask:
+    """The interactions of the held-out ``which`` (``test`` or ``valid``) items of a cold-item
+    split, ranked among those items only (no history, nothing masked): the protocol's ``cold``
+    test task, or its mirror on the cold validation items for choices that must not see test."""
+    assert split.item_role is not None
+    part, role = {"test": (TEST, COLD_TEST), "valid": (VALID, COLD_VALID)}[which]
+    items = split.item_role == role
+    targets = _restrict(split.matrix(part), items)
+    train = split.matrix(TRAIN)
+    return RankingTask(
+        "cold" if which == "test" else "cold-valid",
+        _users_with(targets),
+        targets,
+        sp.csr_matrix(train.shape, dtype=np.float32),
+        train,
+        candidates=items,
+        cold=split.item_role != WARM,
+    )
+
+
 def build_protocol(split: Split) -> Protocol:
     """Validation and test tasks for ``split`` (see the module docstring)."""
     train = split.matrix(TRAIN)
@@ -67,26 +87,16 @@ def build_protocol(split: Split) -> Protocol:
     if split.protocol == "cold-item":
         assert split.item_role is not None
         warm_items = split.item_role == WARM
-        cold_test_items = split.item_role == COLD_TEST
         cold_items = ~warm_items
         wv = _restrict(valid, warm_items)
         wt = _restrict(test, warm_items)
-        ct = _restrict(test, cold_test_items)
         v = RankingTask(
             "valid", _users_with(wv), wv, train, train, candidates=warm_items, cold=cold_items
         )
         warm = RankingTask(
             "warm", _users_with(wt), wt, seen, train, candidates=warm_items, cold=cold_items
         )
-        cold = RankingTask(
-            "cold",
-            _users_with(ct),
-            ct,
-            sp.csr_matrix(train.shape, dtype=np.float32),
-            train,
-            candidates=cold_test_items,
-            cold=cold_items,
-        )
+        cold = cold_items_task(split, "test")
         overall = RankingTask("overall", _users_with(test), test, seen, train, cold=cold_items)
         return Protocol(split, v, (warm, cold, overall))
     if split.protocol == "cold-user":

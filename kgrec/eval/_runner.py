@@ -20,7 +20,7 @@ import pandas as pd
 from kgrec.errors import SpecError
 from kgrec.eval._metrics import Coverage, Metric, default_metrics, parse_metric
 from kgrec.eval._protocol import Protocol, build_protocol
-from kgrec.eval._rank import evaluate
+from kgrec.eval._rank import RankingTask, evaluate
 from kgrec.eval._splits import Positives, make_split
 from kgrec.eval._stats import bootstrap_ci, paired_test
 
@@ -180,6 +180,17 @@ class Comparison:
         return pd.DataFrame(out)
 
 
+def validator(task: RankingTask, metric: Metric) -> Callable[[Any], float]:
+    """The validation callback of trained models: mean ``metric`` of a model on ``task``
+    (continuous scores, so no random tie-breaking)."""
+
+    def validate(model: Any) -> float:
+        r = evaluate(model.score, task, [metric], tie_seed=None)
+        return float(r.per_user[metric.label].mean())
+
+    return validate
+
+
 def compare(
     pos: Positives,
     options: CompareOptions,
@@ -206,10 +217,7 @@ def compare(
         protocols.append({"seed": int(seed), **proto.describe()})
         train = split.train_matrix()
 
-        def validate(model, _proto=proto) -> float:
-            # early stopping of embedding models: continuous scores, no tie-breaking needed
-            r = evaluate(model.score, _proto.valid, [valid_metric], tie_seed=None)
-            return float(r.per_user[valid_metric.label].mean())
+        validate = validator(proto.valid, valid_metric)  # early stopping, blend weights, ...
 
         for name in options.models:
             if progress is not None:

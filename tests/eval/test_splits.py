@@ -12,6 +12,7 @@ from kgrec.eval import (
     Split,
     build_protocol,
     cold_item_split,
+    cold_items_task,
     cold_user_split,
     make_split,
     positives,
@@ -118,6 +119,13 @@ def test_cold_item_split(pos):
     assert not warm.candidates[cold].any()
     assert overall.candidates is None
     assert overall.targets.nnz == warm.targets.nnz + coldt.targets.nnz
+    # the mirror task on the cold validation items: all their validation rows, nothing else
+    cv = cold_items_task(s, "valid")
+    assert cv.name == "cold-valid" and cv.mask.nnz == 0  # candidates are unseen: no mask
+    assert (cv.history != s.matrix(TRAIN)).nnz == 0  # users' known items, for fold-in
+    assert np.array_equal(cv.candidates, s.item_role == COLD_VALID)
+    assert cv.targets.nnz == int((s.item_role[pos.item] == COLD_VALID).sum())
+    assert not cv.targets[:, ~cv.candidates].nnz
 
 
 def test_cold_user_split(pos):

@@ -320,7 +320,7 @@ class HybridRecommender(LearnedVectorsMixin, Recommender):
         )
         if c.cold_map == "ridge" and has_content:  # ID-only: nothing to map from
             self._fit_cold_map(m, validate)
-        blend = self.config.cf_blend
+        blend = c.cf_blend
         if blend == "auto":  # the blend only where its weight can be validated and EASE is cheap
             blend = "ease" if validate is not None and m.shape[1] <= c.ease_max_items else "none"
             if validate is not None and blend == "none":
