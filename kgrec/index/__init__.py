@@ -6,6 +6,7 @@ of vectors named by external ids, and measures its own recall against exact sear
 :func:`auto_factory`). ``import kgrec.index`` does not import faiss; building does.
 """
 
+from kgrec.index._backend import IndexBackend
 from kgrec.index._config import (
     FACTORY_FORMS,
     FactorySpec,
@@ -25,14 +26,15 @@ from kgrec.index._index import (
     check_vectors,
     fingerprint_of,
     load_index,
-    recall_at_k,
     resolve_device,
 )
+from kgrec.index._probe import recall_at_k
 
 __all__ = [
     "FACTORY_FORMS",
     "FactorySpec",
     "FingerprintMismatchError",
+    "IndexBackend",
     "IndexConfig",
     "IndexInfo",
     "IndexUsageError",

@@ -4,13 +4,7 @@ The facade owns everything backends need not know: validation of vectors and ids
 normalisation, the external-id <-> int64-label map (labels are never reused, so removals leave
 every other id's label unchanged), the model fingerprint, persistence, and the exact-search
 probe behind :meth:`VectorIndex.self_check`.
-
-Self-check probe: at build time ``check_queries`` stored vectors are sampled as queries and
-their exact top-``2 * check_k`` neighbours (scores + labels) are kept. Adds merge the new
-vectors' exact scores in; removals drop the removed labels. A probe query stays exact for ``k``
-while at least ``k`` of its kept neighbours are alive (or all live items are kept), so the
-self-check measures recall against exact search for every index type, IVF-PQ included (whose
-original vectors are gone), also after ``load``.
+(``_probe.py``). Backends implement ``IndexBackend`` (``_backend.py``).
 """
 
 from __future__ import annotations
@@ -32,10 +26,12 @@ import numpy as np
 from kgrec._atomic import atomic_dir
 from kgrec.data import Vocabulary
 from kgrec.errors import DataError, UnknownIdError
+from kgrec.index._backend import IndexBackend
 from kgrec.index._config import FactorySpec, IndexConfig, auto_factory, parse_factory
 from kgrec.index._errors import FingerprintMismatchError, IndexUsageError
 from kgrec.index._faiss import FaissBackend, faiss_gpu_count, gpu_ordinal
-from kgrec.index._torch_exact import TorchExactBackend, topk_inner_product
+from kgrec.index._probe import Probe
+from kgrec.index._torch_exact import TorchExactBackend
 
 log = logging.getLogger(__name__)
 
@@ -195,55 +191,6 @@ def resolve_device(device: str, *, backend: str) -> str:
     return f"cuda:{ordinal}"
 
 
-class _Probe:
-    """Exact top-``depth`` neighbours of sampled queries, kept current under add/remove."""
-
-    def __init__(self, queries: np.ndarray, scores: np.ndarray, labels: np.ndarray) -> None:
-        self.queries, self.scores, self.labels = queries, scores, labels
-
-    @property
-    def depth(self) -> int:
-        return self.labels.shape[1]
-
-    @classmethod
-    def build(cls, x: np.ndarray, labels: np.ndarray, *, m: int, depth: int, seed: int) -> _Probe:
-        rng = np.random.default_rng(seed)
-        rows = np.sort(rng.choice(len(x), size=min(m, len(x)), replace=False))
-        probe = cls(x[rows].copy(), np.empty((len(rows), 0), np.float32), np.empty((len(rows), 0)))
-        probe.labels = np.empty((len(rows), 0), np.int64)
-        probe.merge(x, labels, depth=depth)
-        return probe
-
-    def merge(self, x: np.ndarray, labels: np.ndarray, *, depth: int | None = None) -> None:
-        import torch
-
-        depth = depth or self.depth
-        if len(x) == 0 or len(self.queries) == 0:
-            return
-        s, i = topk_inner_product(torch.from_numpy(self.queries), torch.from_numpy(x), depth)
-        scores = np.concatenate([self.scores, s.numpy()], axis=1)
-        labs = np.concatenate([self.labels, labels[i.numpy()]], axis=1)
-        order = np.argsort(-scores, axis=1, kind="stable")[:, :depth]
-        self.scores = np.take_along_axis(scores, order, 1)
-        self.labels = np.take_along_axis(labs, order, 1)
-
-    def remove(self, labels: np.ndarray) -> None:
-        gone = np.isin(self.labels, labels)
-        if not gone.any():
-            return
-        scores = np.where(gone, -np.inf, self.scores).astype(np.float32)
-        labs = np.where(gone, -1, self.labels)
-        order = np.argsort(-scores, axis=1, kind="stable")
-        self.scores = np.take_along_axis(scores, order, 1)
-        self.labels = np.take_along_axis(labs, order, 1)
-
-    def truth(self, k: int, size: int) -> tuple[np.ndarray, np.ndarray]:
-        """Rows whose exact top-k is known, and that top-k (labels)."""
-        valid = (self.labels >= 0).sum(axis=1)
-        ok = (valid >= min(k, size)) & (valid > 0)
-        return np.flatnonzero(ok), self.labels[ok, :k]
-
-
 class VectorIndex:
     """A nearest-neighbour index over vectors named by external string ids.
 
@@ -258,7 +205,7 @@ class VectorIndex:
     def __init__(self, config: IndexConfig | None = None) -> None:
         self.config = config or IndexConfig()
         self._lock = threading.RLock()
-        self._backend: FaissBackend | TorchExactBackend | None = None
+        self._backend: IndexBackend | None = None
         self.spec_: FactorySpec | None = None
         self.dim_: int | None = None
         self.device_: str | None = None
@@ -266,7 +213,7 @@ class VectorIndex:
         self.node_type_ = "item"
         self._label_of: dict[str, int] = {}
         self._id_of = np.empty(0, dtype=object)
-        self._probe: _Probe | None = None
+        self._probe: Probe | None = None
 
     # ------------------------------------------------------------------------------- build
     def build(
@@ -303,7 +250,7 @@ class VectorIndex:
             self.fingerprint_ = fingerprint or fingerprint_of(np.asarray(vectors), id_list)
             self._label_of = dict(zip(id_list, range(n), strict=True))
             self._id_of = np.array(id_list, dtype=object)
-            self._probe = _Probe.build(
+            self._probe = Probe.build(
                 x, labels, m=cfg.check_queries, depth=2 * cfg.check_k, seed=cfg.seed
             )
         log.info(
@@ -350,16 +297,14 @@ class VectorIndex:
             return "cpu"
         return resolve_device(device, backend=backend)
 
-    def _make_backend(
-        self, spec: FactorySpec, backend: str, dim: int, device: str
-    ) -> FaissBackend | TorchExactBackend:
+    def _make_backend(self, spec: FactorySpec, backend: str, dim: int, device: str) -> IndexBackend:
         if backend == "torch":
             hybrid = self.config.exact_backend == "auto" and _faiss_installed()
             return TorchExactBackend(dim, device, small_batch_faiss=hybrid)
         return FaissBackend(spec, dim, self.config, device)
 
     # ------------------------------------------------------------------------------ search
-    def _require_built(self) -> FaissBackend | TorchExactBackend:
+    def _require_built(self) -> IndexBackend:
         if self._backend is None:
             raise IndexUsageError("the index is empty: call build() or VectorIndex.load() first")
         return self._backend
@@ -639,9 +584,7 @@ class VectorIndex:
         dev = self._device_for(kind, spec)
         if kind == "torch":
             hybrid = meta["backend"] == "torch+faiss" and _faiss_installed()
-            backend: FaissBackend | TorchExactBackend = TorchExactBackend.load(
-                path, dim, dev, small_batch_faiss=hybrid
-            )
+            backend: IndexBackend = TorchExactBackend.load(path, dim, dev, small_batch_faiss=hybrid)
         elif meta["backend"] == "faiss":
             backend = FaissBackend.load(path, spec, dim, config, dev, meta.get("backend_state", {}))
             backend.attach_device()
@@ -660,7 +603,7 @@ class VectorIndex:
                 "inconsistent index: labels.npy differs from the index's ids", path=path
             )
         with np.load(path / "probe.npz", allow_pickle=False) as p:
-            self._probe = _Probe(p["queries"], p["scores"], p["labels"])
+            self._probe = Probe(p["queries"], p["scores"], p["labels"])
         id_of = np.full(int(meta["next_label"]), None, dtype=object)
         id_of[labels] = vocab.ids
         self._backend, self.spec_, self.dim_, self.device_ = backend, spec, dim, dev
@@ -680,16 +623,6 @@ def load_index(
 ) -> VectorIndex:
     """Shorthand for :meth:`VectorIndex.load`."""
     return VectorIndex.load(path, expected_fingerprint=expected_fingerprint, device=device)
-
-
-def recall_at_k(approx: np.ndarray, exact: np.ndarray) -> float:
-    """Mean over rows of |approx_i ∩ exact_i| / |exact_i| (ids or labels; None/-1 ignored)."""
-    hits = []
-    for a, e in zip(approx, exact, strict=True):
-        truth = {x for x in e.tolist() if x is not None and x != -1}
-        got = {x for x in a.tolist() if x is not None and x != -1}
-        hits.append(len(truth & got) / max(1, len(truth)))
-    return float(np.mean(hits)) if hits else float("nan")
 
 
 def _faiss_installed() -> bool:

@@ -78,6 +78,12 @@ class IndexContract:
         """A private copy to mutate (loading is cheap)."""
         return VectorIndex.load(saved)
 
+    def test_backend_implements_the_protocol(self, built, fresh) -> None:
+        from kgrec.index import IndexBackend
+
+        for index in (built, fresh):
+            assert isinstance(index._backend, IndexBackend), type(index._backend)
+
     # recall ----------------------------------------------------------------------------------
     def test_recall_against_exact(self, built, data, truth):
         _, q, _ = data
