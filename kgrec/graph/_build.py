@@ -11,6 +11,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -215,24 +216,99 @@ def _split(text: pd.Series, delimiter: str) -> tuple[np.ndarray, np.ndarray]:
         return lengths, flat.to_numpy(dtype=object)
 
 
+@dataclass
+class _Build:
+    """What the build stages share: the spec, the dataset and the graph's parts so far."""
+
+    spec: GraphSpec
+    ds: Dataset
+    say: Callable[[str], None]
+    notes: list[str]
+    vocabs: dict[str, Vocabulary] = field(default_factory=dict)
+    edges: dict[EdgeType, np.ndarray] = field(default_factory=dict)
+    attrs: dict[EdgeType, dict[str, np.ndarray]] = field(default_factory=dict)
+    categories: dict[str, list[str]] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    #: (edge type, source indices, destination ids, edge attributes) of catalog/tag relations
+    pending: list[tuple[EdgeType, np.ndarray, np.ndarray, dict[str, np.ndarray]]] = field(
+        default_factory=list
+    )
+    item_entities: dict[str, str] = field(default_factory=dict)
+    kg_ets: list[EdgeType] = field(default_factory=list)
+    inter: pd.DataFrame | None = None
+    tags: pd.DataFrame | None = None
+    _lookups: dict[str, _Lookup] = field(default_factory=dict, repr=False)
+
+    @property
+    def uidx(self) -> _Lookup:
+        return self._lookups["user"]
+
+    @property
+    def iidx(self) -> _Lookup:
+        return self._lookups["item"]
+
+    def set_node_vocabs(self, item_ids: np.ndarray) -> None:
+        self.vocabs["user"] = Vocabulary(self.ds.user_ids(), node_type="user")
+        self.vocabs["item"] = Vocabulary(item_ids, node_type="item")
+        self._lookups = {t: _Lookup(self.vocabs[t].ids) for t in ("user", "item")}
+
+
 def build_graph(
     spec: GraphSpec,
     dataset: Dataset | None = None,
     *,
     progress: Callable[[str], None] | None = None,
 ) -> KnowledgeGraph:
-    """Build the graph ``spec`` describes from ``dataset`` (loaded from the spec if None)."""
+    """Build the graph ``spec`` describes from ``dataset`` (loaded from the spec if None).
+
+    Stages, in order: node vocabularies (items from the catalog, interactions and, if asked, tags),
+    interactions, catalog relations, tags, entity vocabularies, the external KG, user-user edges,
+    then pruning, reverse relations and the build metadata.
+    """
     t0 = time.perf_counter()
     say = progress or (lambda msg: log.info("%s", msg))
     ds = dataset if dataset is not None else spec.load_dataset()
     say(f"loaded dataset {ds.name!r} in {time.perf_counter() - t0:.1f}s")
-    sp = spec.path
-    notes: list[str] = [f"data: {n}" for n in ds.notes]
-    counts: dict[str, int] = {}
+    b = _Build(spec=spec, ds=ds, say=say, notes=[f"data: {n}" for n in ds.notes])
+    _node_vocabs(b)
+    _interaction_edges(b)
+    _catalog_relations(b)
+    _tag_relation(b)
+    _entity_vocabs(b)
+    _external_kg(b)
+    _user_edges(b)
+    g = KnowledgeGraph(
+        name=spec.name,
+        vocabs=b.vocabs,
+        edges=b.edges,
+        edge_attrs=b.attrs,
+        interactions=b.inter,
+        item_entities=b.item_entities,
+        categories=b.categories,
+        meta={},
+        notes=b.notes,
+    )
+    g = _prune_and_reverse(b, g)
+    g.meta.update(
+        spec=spec.to_dict(),
+        spec_digest=spec.digest(),
+        spec_path=None if spec.path is None else str(spec.path),
+        dataset=ds.name,
+        source_root=None if ds.root is None else str(Path(ds.root)),
+        interaction_relation=spec.interactions.relation,
+        min_rating=spec.interactions.min_rating,
+        counts=b.counts,
+        build_seconds=round(time.perf_counter() - t0, 3),
+    )
+    g.validate()
+    say(f"built {g!r} in {time.perf_counter() - t0:.1f}s")
+    return g
 
-    # ---------------------------------------------------------------- items and users
+
+def _node_vocabs(b: _Build) -> None:
+    """User and item vocabularies; tags naming unknown items are refused, added or dropped."""
+    spec, ds, sp = b.spec, b.ds, b.spec.path
     item_ids = ds.item_ids()
-    tags = None
     if spec.tags is not None:
         if ds.tags is None:
             raise SpecError(
@@ -255,30 +331,26 @@ def build_graph(
             if policy == "add":
                 extra = pd.unique(tags.loc[absent, "item"])
                 item_ids = np.concatenate([item_ids, extra])
-                notes.append(
+                b.notes.append(
                     f"tags: {n:,} tag assignments name {k:,} items absent from the catalog and "
                     f"the interactions; added as item nodes without interactions "
                     f"(tags.absent_items = 'add')"
                 )
             else:
                 tags = tags[~absent]
-                notes.append(
+                b.notes.append(
                     f"tags: dropped {n:,} tag assignments naming {k:,} items absent from the "
                     f"catalog and the interactions (tags.absent_items = 'drop')"
                 )
-    vocabs: dict[str, Vocabulary] = {
-        "user": Vocabulary(ds.user_ids(), node_type="user"),
-        "item": Vocabulary(item_ids, node_type="item"),
-    }
-    uidx = _Lookup(vocabs["user"].ids)
-    iidx = _Lookup(vocabs["item"].ids)
-    edges: dict[EdgeType, np.ndarray] = {}
-    attrs: dict[EdgeType, dict[str, np.ndarray]] = {}
-    categories: dict[str, list[str]] = {}
+        b.tags = tags
+    b.set_node_vocabs(item_ids)
 
-    # ---------------------------------------------------------------- interactions
+
+def _interaction_edges(b: _Build) -> None:
+    """The full interaction table (ids as indices) and the user -> item edges of its positives."""
+    spec, ds, sp = b.spec, b.ds, b.spec.path
     f = ds.interactions.frame
-    inter = pd.DataFrame({"user": _lookup(uidx, f["user"]), "item": _lookup(iidx, f["item"])})
+    inter = pd.DataFrame({"user": _lookup(b.uidx, f["user"]), "item": _lookup(b.iidx, f["item"])})
     for c in NUMERIC_INTER:
         if c in f.columns:
             inter[c] = f[c].to_numpy(dtype=np.float64)
@@ -286,7 +358,7 @@ def build_graph(
         if c in f.columns:
             codes, uniq = pd.factorize(f[c].astype(str), sort=True)
             inter[c] = codes.astype(np.int8 if len(uniq) < 128 else np.int32)
-            categories[c] = [str(u) for u in uniq]
+            b.categories[c] = [str(u) for u in uniq]
     ispec = spec.interactions
     if ispec.min_rating is not None:
         if "rating" not in f.columns:
@@ -309,17 +381,19 @@ def build_graph(
                 spec=sp,
             )
     ie: EdgeType = ("user", ispec.relation, "item")
-    edges[ie] = np.stack([inter["user"].to_numpy()[pos], inter["item"].to_numpy()[pos]])
+    b.edges[ie] = np.stack([inter["user"].to_numpy()[pos], inter["item"].to_numpy()[pos]])
     # "row": position of each positive edge in the full interaction table (for joins/exports)
-    attrs[ie] = {"row": np.flatnonzero(pos).astype(np.int64)}
-    attrs[ie].update({a: inter[a].to_numpy()[pos] for a in want})
-    counts["interactions"] = len(inter)
-    counts["positive_interactions"] = int(pos.sum())
-    say(f"interactions: {len(inter):,} rows, {int(pos.sum()):,} positive edges")
+    b.attrs[ie] = {"row": np.flatnonzero(pos).astype(np.int64)}
+    b.attrs[ie].update({a: inter[a].to_numpy()[pos] for a in want})
+    b.counts["interactions"] = len(inter)
+    b.counts["positive_interactions"] = int(pos.sum())
+    b.inter = inter
+    b.say(f"interactions: {len(inter):,} rows, {int(pos.sum()):,} positive edges")
 
-    # ---------------------------------------------------------------- catalog relations
-    # (edge type, source indices, destination ids, edge attributes)
-    pending: list[tuple[EdgeType, np.ndarray, np.ndarray, dict[str, np.ndarray]]] = []
+
+def _catalog_relations(b: _Build) -> None:
+    """Item and user columns -> pending (owner, value) relations."""
+    spec, ds, sp = b.spec, b.ds, b.spec.path
     for i, r in enumerate(spec.relations):
         table = ds.items if r.on == "item" else ds.users
         if table is None:
@@ -336,104 +410,107 @@ def build_graph(
                 key=f"relations[{i}].column",
                 spec=sp,
             )
-        owner = _lookup(iidx if r.on == "item" else uidx, table.ids)
-        own, vals = _column_values(table, r, i, owner, spec, notes)
-        pending.append(((r.on, r.relation, r.node_type), own, vals, {}))
-        say(f"relation {r.relation!r}: {len(vals):,} edges from column {r.column!r}")
+        owner = _lookup(b.iidx if r.on == "item" else b.uidx, table.ids)
+        own, vals = _column_values(table, r, i, owner, spec, b.notes)
+        b.pending.append(((r.on, r.relation, r.node_type), own, vals, {}))
+        b.say(f"relation {r.relation!r}: {len(vals):,} edges from column {r.column!r}")
 
-    # ---------------------------------------------------------------- tags
-    if tags is not None and spec.tags is not None:
-        pairs = (
-            tags.groupby(["item", "tag"], sort=False).size().reset_index(name="count")
-            if len(tags)
-            else pd.DataFrame({"item": [], "tag": [], "count": []})
-        )
-        if spec.tags.min_count > 1:
-            small = (pairs["count"] < spec.tags.min_count).to_numpy()
-            notes.append(
-                f"tags: {int(small.sum()):,} (item, tag) pairs with fewer than "
-                f"{spec.tags.min_count} assignments left out (tags.min_count)"
-            )
-            pairs = pairs[~small]
-        et = ("item", spec.tags.relation, spec.tags.node_type)
-        pending.append(
-            (
-                et,
-                _lookup(iidx, pairs["item"].to_numpy()),
-                pairs["tag"].to_numpy(dtype=object),
-                {"count": pairs["count"].to_numpy(dtype=np.int64)},
-            )
-        )
-        counts["tag_assignments"] = len(tags)
-        counts["tag_pairs"] = len(pairs)
 
-    # entity vocabularies of the catalog/tag types, in order of first appearance
+def _tag_relation(b: _Build) -> None:
+    """User tags -> a pending item -> tag relation with per-pair counts."""
+    spec, tags = b.spec, b.tags
+    if tags is None or spec.tags is None:
+        return
+    pairs = (
+        tags.groupby(["item", "tag"], sort=False).size().reset_index(name="count")
+        if len(tags)
+        else pd.DataFrame({"item": [], "tag": [], "count": []})
+    )
+    if spec.tags.min_count > 1:
+        small = (pairs["count"] < spec.tags.min_count).to_numpy()
+        b.notes.append(
+            f"tags: {int(small.sum()):,} (item, tag) pairs with fewer than "
+            f"{spec.tags.min_count} assignments left out (tags.min_count)"
+        )
+        pairs = pairs[~small]
+    et = ("item", spec.tags.relation, spec.tags.node_type)
+    b.pending.append(
+        (
+            et,
+            _lookup(b.iidx, pairs["item"].to_numpy()),
+            pairs["tag"].to_numpy(dtype=object),
+            {"count": pairs["count"].to_numpy(dtype=np.int64)},
+        )
+    )
+    b.counts["tag_assignments"] = len(tags)
+    b.counts["tag_pairs"] = len(pairs)
+
+
+def _entity_vocabs(b: _Build) -> None:
+    """Entity vocabularies of the catalog/tag types, in order of first appearance; their edges."""
     by_type: dict[str, list[np.ndarray]] = {}
-    for (_, _, nt), _, vals, _ in pending:
+    for (_, _, nt), _, vals, _ in b.pending:
         by_type.setdefault(nt, []).append(vals)
     for nt, parts in by_type.items():
         ids = pd.unique(np.concatenate(parts)) if parts else np.array([], dtype=object)
-        vocabs[nt] = Vocabulary(ids, node_type=nt)
-    for et, own, vals, extra in pending:
-        edges[et] = np.stack([own, _lookup(_Lookup(vocabs[et[2]].ids), vals)])
+        b.vocabs[nt] = Vocabulary(ids, node_type=nt)
+    for et, own, vals, extra in b.pending:
+        b.edges[et] = np.stack([own, _lookup(_Lookup(b.vocabs[et[2]].ids), vals)])
         if extra:
-            attrs[et] = extra
+            b.attrs[et] = extra
 
-    # ---------------------------------------------------------------- external KG
-    item_entities: dict[str, str] = {}
-    kg_ets: list[EdgeType] = []
-    if spec.kg is not None:
-        kg_edges, kg_vocab, item_entities = _kg_edges(spec, ds, iidx, vocabs, notes, counts)
-        if spec.kg.node_type in vocabs:
-            raise SpecError(
-                f"node type {spec.kg.node_type!r} is already used by a relation",
-                key="kg.node_type",
-                spec=sp,
-            )
-        vocabs[spec.kg.node_type] = kg_vocab
-        edges.update(kg_edges)
-        kg_ets = list(kg_edges)
 
-    # ---------------------------------------------------------------- user-user edges
-    if spec.user_edges is not None:
-        if ds.user_edges is None:
-            raise SpecError(
-                f"dataset {ds.name!r} has no user-user edges; remove [user_edges]",
-                key="user_edges",
-                spec=sp,
-            )
-        ue = ds.user_edges
-        s = _lookup(uidx, ue["src"].to_numpy())
-        d = _lookup(uidx, ue["dst"].to_numpy())
-        bad = (s < 0) | (d < 0)
-        if bad.any():
-            row = int(np.flatnonzero(bad)[0])
-            raise SpecError(
-                f"{int(bad.sum()):,} user-user edge(s) name users absent from the user table and "
-                f"the interactions, e.g. ({ue['src'].iloc[row]!r}, {ue['dst'].iloc[row]!r})",
-                key="user_edges",
-                spec=sp,
-            )
-        edges[("user", spec.user_edges.relation, "user")] = np.stack([s, d])
-        counts["user_edges"] = len(ue)
+def _external_kg(b: _Build) -> None:
+    """External triples; entities linked to items become those item nodes."""
+    spec = b.spec
+    if spec.kg is None:
+        return
+    kg_edges, kg_vocab, b.item_entities = _kg_edges(spec, b.ds, b.iidx, b.vocabs, b.notes, b.counts)
+    if spec.kg.node_type in b.vocabs:
+        raise SpecError(
+            f"node type {spec.kg.node_type!r} is already used by a relation",
+            key="kg.node_type",
+            spec=spec.path,
+        )
+    b.vocabs[spec.kg.node_type] = kg_vocab
+    b.edges.update(kg_edges)
+    b.kg_ets = list(kg_edges)
 
-    g = KnowledgeGraph(
-        name=spec.name,
-        vocabs=vocabs,
-        edges=edges,
-        edge_attrs=attrs,
-        interactions=inter,
-        item_entities=item_entities,
-        categories=categories,
-        meta={},
-        notes=notes,
-    )
 
-    # ---------------------------------------------------------------- pruning, reverse
+def _user_edges(b: _Build) -> None:
+    """User-user edges (friends); every endpoint must be a known user."""
+    spec, ds, sp = b.spec, b.ds, b.spec.path
+    if spec.user_edges is None:
+        return
+    if ds.user_edges is None:
+        raise SpecError(
+            f"dataset {ds.name!r} has no user-user edges; remove [user_edges]",
+            key="user_edges",
+            spec=sp,
+        )
+    ue = ds.user_edges
+    s = _lookup(b.uidx, ue["src"].to_numpy())
+    d = _lookup(b.uidx, ue["dst"].to_numpy())
+    bad = (s < 0) | (d < 0)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise SpecError(
+            f"{int(bad.sum()):,} user-user edge(s) name users absent from the user table and "
+            f"the interactions, e.g. ({ue['src'].iloc[row]!r}, {ue['dst'].iloc[row]!r})",
+            key="user_edges",
+            spec=sp,
+        )
+    b.edges[("user", spec.user_edges.relation, "user")] = np.stack([s, d])
+    b.counts["user_edges"] = len(ue)
+
+
+def _prune_and_reverse(b: _Build, g: KnowledgeGraph) -> KnowledgeGraph:
+    """Pruning (counted in the notes) and reverse relations, as the spec asks."""
+    spec, counts = b.spec, b.counts
     if spec.prune.active:
         g = prune(g, min_entity_degree=spec.prune.min_entity_degree, max_hops=spec.prune.max_hops)
-    if kg_ets:
-        kept = int(sum(g.edges[et].shape[1] for et in kg_ets))
+    if b.kg_ets:
+        kept = int(sum(g.edges[et].shape[1] for et in b.kg_ets))
         counts["kg_triples_kept"] = kept
         g.notes.append(
             f"kg: {kept:,} of {counts['kg_triples_used']:,} KG triples kept"
@@ -447,22 +524,9 @@ def build_graph(
             raise SpecError(
                 f"unknown relation(s) {bad}; the graph's relations are {known}",
                 key="graph.reverse_exclude",
-                spec=sp,
+                spec=spec.path,
             )
         g = g.add_reverse(prefix=opts.reverse_prefix, exclude=opts.reverse_exclude)
-    g.meta.update(
-        spec=spec.to_dict(),
-        spec_digest=spec.digest(),
-        spec_path=None if spec.path is None else str(spec.path),
-        dataset=ds.name,
-        source_root=None if ds.root is None else str(Path(ds.root)),
-        interaction_relation=ispec.relation,
-        min_rating=ispec.min_rating,
-        counts=counts,
-        build_seconds=round(time.perf_counter() - t0, 3),
-    )
-    g.validate()
-    say(f"built {g!r} in {time.perf_counter() - t0:.1f}s")
     return g
 
 
