@@ -10,7 +10,8 @@ pytest.importorskip("httpx", reason="fastapi's TestClient needs httpx")
 
 from fastapi.testclient import TestClient
 
-from kgrec.serve._app import MAX_BATCH, create_app
+from kgrec.serve._app import create_app
+from kgrec.serve._schema import MAX_BATCH
 
 ITEM = {
     "title": "Galaxy Raiders",
