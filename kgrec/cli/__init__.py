@@ -10,10 +10,36 @@ import importlib
 import importlib.util
 import logging
 import sys
+import time
 
 import click
 
 from kgrec.errors import KgrecError
+
+#: wall-clock start of this command (``time.time()``): the process start where the OS says it
+#: (Linux ``/proc``), else the moment ``main()``/the group ran. Totals printed by commands count
+#: from here, so they include interpreter start-up, imports and report writing.
+STARTED: float | None = None
+_FROM_MAIN = False
+
+
+def _process_start() -> float | None:
+    try:
+        with open("/proc/self/stat", encoding="ascii") as f:
+            ticks = int(f.read().rpartition(")")[2].split()[19])
+        with open("/proc/stat", encoding="ascii") as f:
+            btime = next(int(ln.split()[1]) for ln in f if ln.startswith("btime"))
+        import os
+
+        return btime + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration, AttributeError):
+        return None
+
+
+def elapsed() -> float:
+    """Seconds since this command started (see :data:`STARTED`)."""
+    return time.time() - (STARTED if STARTED is not None else time.time())
+
 
 #: command name -> (module, attribute, one-line help). Explicit: no string-built lookups.
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -26,6 +52,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Compare recommenders under one full-ranking protocol.",
     ),
     "train": ("kgrec.cli.train", "train", "Train a model on a graph spec."),
+    "models": ("kgrec.cli.models", "models", "List the models and the side information each uses."),
     "index": ("kgrec.cli.index", "index", "Build and inspect FAISS retrieval indexes."),
     "neighbors": ("kgrec.cli.retrieve", "neighbors", "Nearest items/users for a (cold) item."),
     "recommend": (
@@ -71,6 +98,9 @@ def cli(verbose: int) -> None:
     baselines under full-ranking protocols, and retrieve neighbours for cold-start items and users.
     Data and models are cached under $KGREC_HOME (default ~/.cache/kgrec).
     """
+    global STARTED
+    if not _FROM_MAIN:  # run through click directly (tests), not through main()
+        STARTED = time.time()
     level = logging.WARNING - 10 * verbose
     logging.basicConfig(
         level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s"
@@ -79,6 +109,11 @@ def cli(verbose: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: kgrec errors print as one clear message with exit status 2."""
+    global STARTED, _FROM_MAIN
+    _FROM_MAIN = True
+    now = time.time()
+    start = _process_start()
+    STARTED = start if start is not None and 0 <= now - start < 3600 else now
     try:
         cli.main(args=argv, standalone_mode=False)
     except click.exceptions.Abort:

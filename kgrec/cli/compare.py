@@ -9,7 +9,14 @@ from pathlib import Path
 
 import click
 
+from kgrec.cli.models import MODEL_HELP
 from kgrec.errors import KgrecError, SpecError
+
+SETTINGS_HELP = (
+    "Model setting KEY=VALUE (repeatable): a field of the model's config or training options, "
+    "e.g. patience=3, dim=128, cf_blend=none; MODEL.KEY limits it to one model. See "
+    "--help-config."
+)
 
 #: default positive threshold per registered dataset (None: every interaction is positive)
 DEFAULT_MIN_RATING = {"ml-100k": 4.0}
@@ -42,14 +49,66 @@ def load_target_spec(target: str, path: str | None, min_rating: float | None):
     return ds, mr, f"dataset {target}", None
 
 
-@click.command("compare")
-@click.argument("spec_or_dataset")
+def _run_with_epoch_lines(run_compare, pos, options, say, context, settings=None):
+    """The comparison, with one progress line per epoch of each trained model (through
+    :func:`kgrec.train.epoch_reporter`) when progress is on."""
+    from kgrec.cli._settings import ModelSettings, settings_factory
+
+    factory = settings_factory(settings or ModelSettings())
+    if say is None:
+        return run_compare(pos, options, progress=None, context=context, model_factory=factory)
+    from kgrec.train import epoch_reporter
+
+    current = {"label": ""}
+
+    def progress(msg: str) -> None:
+        current["label"] = msg.replace(": fitting ", " ")
+        say(msg)
+
+    with epoch_reporter(lambda r: say(r.line(current["label"]))):
+        return run_compare(pos, options, progress=progress, context=context, model_factory=factory)
+
+
+def settings_options(f):
+    """``--set``, ``--config`` and ``--help-config`` (shared by compare and train)."""
+    f = click.option(
+        "--help-config",
+        is_flag=True,
+        help="List every setting of the chosen model(s) with its type and default, and exit.",
+    )(f)
+    f = click.option(
+        "--config",
+        "config_file",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="TOML file of model settings: KEY = VALUE, [training]/[model] or [MODEL] tables.",
+    )(f)
+    return click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help=SETTINGS_HELP)(f)
+
+
+def load_settings(names, sets, config_file):
+    """Parsed and checked :class:`~kgrec.cli._settings.ModelSettings` for ``names``."""
+    from kgrec.cli._settings import ModelSettings, model_classes
+
+    settings = ModelSettings.parse(sets, config_file, models=MODEL_HELP)
+    settings.check(model_classes(names))
+    return settings
+
+
+def _models_epilog() -> str:
+    width = max(map(len, MODEL_HELP))
+    rows = [f"  {n:<{width}}  {d}" for n, (d, _) in MODEL_HELP.items()]
+    return "\b\nModels (kgrec models: with the side information each uses):\n" + "\n".join(rows)
+
+
+@click.command("compare", epilog=_models_epilog())
+@click.argument("spec_or_dataset", required=False)
 @click.option(
     "--models",
     default="pop,itemknn,ease,mf,lightgcn",
     show_default=True,
-    help="Comma-separated short names: pop, itemknn, ease, mf (MF-BPR), lightgcn, hybrid "
-    "(KG + text hybrid; needs a graph spec for its knowledge graph and text fields).",
+    help="Comma-separated short names, any of: " + ", ".join(MODEL_HELP) + " (listed below; "
+    "hybrid, textknn, kgknn and content2cf need a graph spec for their KG and text).",
 )
 @click.option(
     "--protocol",
@@ -92,7 +151,13 @@ def load_target_spec(target: str, path: str | None, min_rating: float | None):
 @click.option("--path", "data_path", default=None, help="Dataset directory for local datasets.")
 @click.option("--k", "ks", default="10,20", show_default=True, help="Cutoffs, comma-separated.")
 @click.option("--device", default="cpu", show_default=True, help="Training device (cpu, cuda).")
-@click.option("--progress/--no-progress", default=True, help="Show progress messages on stderr.")
+@click.option(
+    "--progress/--no-progress",
+    default=True,
+    help="Progress on stderr: one line per epoch of each trained model (loss, validation, epoch "
+    "time, ETA with early stopping).",
+)
+@settings_options
 def compare(
     spec_or_dataset: str,
     models: str,
@@ -106,6 +171,9 @@ def compare(
     ks: str,
     device: str,
     progress: bool,
+    sets: tuple[str, ...],
+    config_file: str | None,
+    help_config: bool,
 ) -> None:
     """Compare recommenders on SPEC_OR_DATASET (a graph spec .toml or a dataset name).
 
@@ -114,17 +182,29 @@ def compare(
     paired tests. Writes report.md, report.json, report.png and per_user.csv.gz, and prints the
     table.
     """
+    from kgrec.cli import elapsed
     from kgrec.eval import positives
     from kgrec.eval._report import summary_table, write_report
     from kgrec.eval._runner import CompareOptions, seeds_from
     from kgrec.eval._runner import compare as run_compare
 
-    t0 = time.perf_counter()
+    t0 = time.perf_counter() - elapsed()  # the command's start, not this function's
     try:
         cutoffs = tuple(int(k) for k in ks.split(",") if k.strip())
     except ValueError:
         raise SpecError(f"--k must be comma-separated integers, got {ks!r}", key="k") from None
     names = tuple(m.strip() for m in models.split(",") if m.strip())
+    unknown = [n for n in names if n not in MODEL_HELP]
+    if unknown:
+        raise SpecError(f"unknown model(s) {unknown}; choose from {list(MODEL_HELP)}", key="models")
+    if help_config:
+        from kgrec.cli._settings import help_config as describe
+
+        click.echo("\n\n".join(describe(n) for n in names))
+        return
+    if spec_or_dataset is None:
+        raise click.UsageError("Missing argument 'SPEC_OR_DATASET'.")
+    settings = load_settings(names, sets, config_file)
     options = CompareOptions(
         models=names,
         protocol=protocol,
@@ -147,7 +227,7 @@ def compare(
     )
     if say:
         say(f"{label}: {len(pos):,} positives, {len(pos.users):,} users, {len(pos.items):,} items")
-    comp = run_compare(pos, options, progress=say, context=context)
+    comp = _run_with_epoch_lines(run_compare, pos, options, say, context, settings)
     name = Path(spec_or_dataset).stem if spec_or_dataset.endswith(".toml") else spec_or_dataset
     out = Path(out_dir) if out_dir else Path("out") / f"compare-{Path(name).name}-{protocol}"
     command = (
@@ -155,13 +235,16 @@ def compare(
         if len(sys.argv) > 2 and sys.argv[1] == "compare"
         else None
     )
-    total = time.perf_counter() - t0
     paths = write_report(
         comp,
         out,
         title=f"kgrec compare: {label}, protocol {protocol}",
         command=command,
-        extra={"total_wall_s": total, "data": label, "min_rating": mr},
+        extra={
+            "total_wall_s_before_report": time.perf_counter() - t0,
+            "data": label,
+            "min_rating": mr,
+        },
     )
     shown = [f"NDCG@{k}" for k in cutoffs] + [f"Recall@{k}" for k in cutoffs]
     shown += [f"Hit@{max(cutoffs)}"]
@@ -169,6 +252,10 @@ def compare(
         click.echo(f"\n== {task} ({protocol}, seeds {list(options.seeds)}) ==")
         click.echo(summary_table(comp, task=task, metrics=shown).to_string())
     click.echo(f"\nreport: {paths['markdown']} {paths['json']} {paths['png']}")
-    click.echo(f"total wall time {total:.1f} s")
+    fits = comp.timings
+    click.echo(
+        f"total wall time {elapsed():.1f} s (from the command's start: start-up, data, fits "
+        f"{fits['fit_s'].sum():.1f} s, evaluation {fits['eval_s'].sum():.1f} s, report)"
+    )
     if comp.per_user.empty:  # pragma: no cover - defensive
         raise KgrecError("nothing was evaluated")

@@ -8,18 +8,19 @@ from pathlib import Path
 
 import click
 
+from kgrec.cli.compare import settings_options
+from kgrec.cli.models import MODEL_HELP
 from kgrec.errors import SpecError
 
 
 @click.command("train")
-@click.argument("spec_or_dataset")
+@click.argument("spec_or_dataset", required=False)
 @click.option(
     "--model",
     "model_name",
     default="lightgcn",
     show_default=True,
-    help="Short name: pop, itemknn, ease, mf (MF-BPR), lightgcn, hybrid (KG + text; needs a "
-    "graph spec).",
+    help="Short name, one of: " + ", ".join(MODEL_HELP) + " (`kgrec models` describes them).",
 )
 @click.option(
     "--protocol",
@@ -33,8 +34,8 @@ from kgrec.errors import SpecError
     "--out",
     "out_dir",
     type=click.Path(file_okay=False),
-    required=True,
-    help="Run directory: split.npz/.json, checkpoint/, model/, metrics.json.",
+    default=None,
+    help="Run directory: split.npz/.json, checkpoint/, model/, metrics.json (required).",
 )
 @click.option("--epochs", type=int, default=None, help="Epoch cap (trained models).")
 @click.option("--max-seconds", type=float, default=None, help="Training wall-time cap.")
@@ -47,7 +48,13 @@ from kgrec.errors import SpecError
 @click.option("--min-rating", type=float, default=None, help="Ratings >= this are positives.")
 @click.option("--path", "data_path", default=None, help="Dataset directory for local datasets.")
 @click.option("--device", default="cpu", show_default=True, help="Training device (cpu, cuda).")
-@click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+@click.option(
+    "--progress/--no-progress",
+    default=True,
+    help="One line per epoch on stderr: loss, validation, epoch time and an ETA that accounts "
+    "for early stopping.",
+)
+@settings_options
 def train(
     spec_or_dataset: str,
     model_name: str,
@@ -61,6 +68,9 @@ def train(
     data_path: str | None,
     device: str,
     progress: bool,
+    sets: tuple[str, ...],
+    config_file: str | None,
+    help_config: bool,
 ) -> None:
     """Train one recommender on SPEC_OR_DATASET and evaluate it under the protocol.
 
@@ -68,14 +78,29 @@ def train(
     OUT/checkpoint and, with --resume (default), continue from it when run again. The fitted
     model is saved to OUT/model (JSON + npz, no pickle), the split to OUT/split.npz.
     """
-    from kgrec.cli.compare import load_target_spec
+    if model_name not in MODEL_HELP:
+        raise SpecError(
+            f"unknown model {model_name!r}; choose from {list(MODEL_HELP)}", key="model"
+        )
+    if help_config:
+        from kgrec.cli._settings import help_config as describe
+
+        click.echo(describe(model_name))
+        return
+    if spec_or_dataset is None:
+        raise click.UsageError("Missing argument 'SPEC_OR_DATASET'.")
+    if out_dir is None:
+        raise click.UsageError("Missing option '--out'.")
+    from kgrec.cli import elapsed
+    from kgrec.cli._settings import settings_factory
+    from kgrec.cli.compare import load_settings, load_target_spec
     from kgrec.eval import build_protocol, evaluate, make_split, parse_metric, positives
     from kgrec.eval._metrics import default_metrics
-    from kgrec.eval._runner import PROTOCOL_SPLITS, CompareOptions, make_model, validator
+    from kgrec.eval._runner import PROTOCOL_SPLITS, CompareOptions, validator
     from kgrec.models.hybrid import ModelContext
     from kgrec.train import TrainingOptions
 
-    t0 = time.perf_counter()
+    t0 = time.perf_counter() - elapsed()
     out = Path(out_dir)
     options = CompareOptions(
         models=(model_name,),
@@ -101,13 +126,23 @@ def train(
     split.save(split_path)
     proto = build_protocol(split)
     context = ModelContext(dataset=ds, positives=pos, spec=spec)
-    model = make_model(model_name, seed, options, context=context)
+    settings = load_settings((model_name,), sets, config_file)
+    model = settings_factory(settings)(model_name, seed, options, context=context)
     if isinstance(getattr(model, "options", None), TrainingOptions):
         model.options = model.options.replace(
-            checkpoint_dir=str(out / "checkpoint"), resume=resume, progress=progress
+            checkpoint_dir=str(out / "checkpoint"), resume=resume, progress=False
         )
     validate = validator(proto.valid, parse_metric(options.primary))
-    model.fit(split.train_matrix(), validate=validate)
+    if progress:
+        from kgrec.train import epoch_reporter
+
+        def line(r) -> None:
+            click.echo(f"[{time.perf_counter() - t0:6.1f}s] {r.line(model_name)}", err=True)
+
+        with epoch_reporter(line):
+            model.fit(split.train_matrix(), validate=validate)
+    else:
+        model.fit(split.train_matrix(), validate=validate)
     metrics = default_metrics(options.ks)
     results = {}
     for task in proto.tests:

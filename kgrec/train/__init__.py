@@ -8,15 +8,18 @@ from kgrec.train._loop import (
     train_loop,
 )
 from kgrec.train._options import TrainingOptions
+from kgrec.train._progress import EpochReport, epoch_reporter
 from kgrec.train._sampling import BPRSampler, PairBatch
 
 __all__ = [
     "CHECKPOINT_NAME",
     "BPRSampler",
     "BatchSampler",
+    "EpochReport",
     "PairBatch",
     "TrainResult",
     "TrainingOptions",
+    "epoch_reporter",
     "seed_everything",
     "train_loop",
 ]

@@ -25,6 +25,7 @@ from torch import nn
 from kgrec._atomic import atomic_path
 from kgrec.errors import KgrecError
 from kgrec.train._options import TrainingOptions
+from kgrec.train._progress import report_epoch
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +122,7 @@ def train_loop(
 
         bar = tqdm(total=options.epochs, initial=start_epoch, desc="train", unit="epoch")
     for epoch in range(start_epoch, options.epochs):
+        t_epoch = time.perf_counter()
         model.train()
         total, n = 0.0, 0
         for batch in sampler.batches(epoch):
@@ -145,10 +147,24 @@ def train_loop(
                 bad += 1
             if options.patience and bad >= options.patience and epoch + 1 >= options.min_epochs:
                 stopped = True
+        row["epoch_s"] = time.perf_counter() - t_epoch
         history.append(row)
+        report_epoch(
+            epoch=epoch,
+            start_epoch=start_epoch,
+            row=row,
+            best=best,
+            best_epoch=best_epoch,
+            bad=bad,
+            elapsed_s=time.perf_counter() - t0,
+            options=options,
+            validating=validate is not None,
+        )
         if bar is not None:
             bar.update(1)
-            bar.set_postfix({k: f"{v:.4f}" for k, v in row.items() if k != "epoch"})
+            bar.set_postfix(
+                {k: f"{v:.4f}" for k, v in row.items() if k not in ("epoch", "epoch_s")}
+            )
         log.debug("epoch %d %s", epoch, row)
         over_budget = (
             options.max_seconds is not None and time.perf_counter() - t0 > options.max_seconds

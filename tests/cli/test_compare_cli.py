@@ -90,3 +90,46 @@ def test_help_explains_options():
     assert res.exit_code == 0
     for word in ("--protocol", "cold-item", "--seeds", "--epochs", "--min-rating"):
         assert word in res.output
+
+
+def test_compare_prints_epoch_lines_and_total(tmp_path):
+    data = _write_atomic(tmp_path / "tiny")
+    res = CliRunner().invoke(
+        cli,
+        ["compare", str(data), "--models", "pop,mf", "--epochs", "3", "--out", str(tmp_path / "o")],
+    )
+    assert res.exit_code == 0, res.output
+    lines = [ln for ln in res.output.splitlines() if "seed 2020 mf epoch" in ln]
+    assert [ln.split("epoch ")[1].split()[0] for ln in lines] == ["1/3", "2/3", "3/3"]
+    assert all("loss " in ln and "valid " in ln and "s/epoch" in ln and "ETA" in ln for ln in lines)
+    assert "early stop in" in lines[0]
+    assert "total wall time" in res.output and "from the command's start" in res.output
+
+
+def test_epoch_report_eta_accounts_for_early_stopping():
+    from kgrec.train import TrainingOptions
+    from kgrec.train._progress import epoch_reporter, report_epoch
+
+    got = []
+    opts = TrainingOptions(epochs=100, patience=3)
+    with epoch_reporter(got.append):
+        # epoch 10 of 100 at 2 s/epoch, 1 round without improvement: at most 2 more epochs
+        report_epoch(
+            epoch=9,
+            start_epoch=0,
+            row={"epoch": 9, "loss": 0.5, "valid": 0.2, "epoch_s": 2.0},
+            best=0.21,
+            best_epoch=8,
+            bad=1,
+            elapsed_s=20.0,
+            options=opts,
+            validating=True,
+        )
+    (r,) = got
+    assert r.stop_in == 2 and r.eta_s == 4.0 and r.eta_cap_s == 180.0
+    assert "ETA 4 s (early stop in 2 unless it improves; cap 3.0 min)" in r.line()
+    report_epoch(  # no reporter installed: nothing happens
+        epoch=0, start_epoch=0, row={"loss": 1.0}, best=0, best_epoch=0, bad=0,
+        elapsed_s=1, options=opts, validating=False,
+    )  # fmt: skip
+    assert len(got) == 1
