@@ -18,6 +18,12 @@ from kgrec.data._io import RawTable
 from kgrec.errors import DataError
 
 AttrType = Literal["token", "tokens", "int", "float", "text"]
+#: what to do with repeated user-item rows (``duplicates`` in ``[source.interactions]``)
+DUPLICATE_CHOICES: tuple[str, ...] = ("error", "first", "last", "count")
+DUPLICATES_HINT = (
+    'to keep repeats, set duplicates = "first" | "last" | "count" in [source.interactions] of '
+    "the spec (count: one row per pair with weight = number of rows)"
+)
 ATTR_TYPES: tuple[str, ...] = ("token", "tokens", "int", "float", "text")
 
 
@@ -102,7 +108,9 @@ def _text(raw: RawTable, column: str) -> pd.Series:
     return pd.Series(["" if v is None else str(v).strip() for v in col], dtype=object)
 
 
-def _duplicates(raw: RawTable, keys: pd.DataFrame | pd.Series, column: str, what: str) -> None:
+def _duplicates(
+    raw: RawTable, keys: pd.DataFrame | pd.Series, column: str, what: str, hint: str = ""
+) -> None:
     """Raise naming the second occurrence of the first duplicated key and where the first was."""
     dup = keys.duplicated(keep="first").to_numpy()
     if not dup.any():
@@ -119,8 +127,39 @@ def _duplicates(raw: RawTable, keys: pd.DataFrame | pd.Series, column: str, what
         row,
         column,
         f"duplicate {what} {key!r} (first at {raw.unit} {int(raw.lines[first])}); "
-        f"{int(dup.sum())} duplicate row(s) in all",
+        f"{int(dup.sum())} duplicate row(s) in all" + (f"; {hint}" if hint else ""),
     )
+
+
+def merge_duplicates(frame: pd.DataFrame, how: str) -> tuple[pd.DataFrame, int]:
+    """``(frame, rows merged)`` with one row per user-item pair.
+
+    ``first``/``last``: that occurrence's row (in file order); ``count``: the first row's order,
+    the last row's rating and other values, the latest timestamp, and ``weight`` = number of rows
+    (the sum of ``weight`` where the file has one)."""
+    dup = frame.duplicated(["user", "item"], keep=False)
+    n = int(frame.duplicated(["user", "item"]).sum())
+    if not n:
+        return frame, 0
+    if how in ("first", "last"):
+        return frame.drop_duplicates(["user", "item"], keep=how).reset_index(drop=True), n
+    if how != "count":
+        raise ValueError(f"duplicates must be one of {list(DUPLICATE_CHOICES)}, got {how!r}")
+    out = frame.copy()
+    if "weight" not in out.columns:
+        out["weight"] = 1.0
+    rep = out[dup.to_numpy()]
+    g = rep.groupby(["user", "item"], sort=False)
+    merged = g.last()
+    merged["weight"] = g["weight"].sum()
+    if "timestamp" in rep.columns:
+        merged["timestamp"] = g["timestamp"].max()
+    first_pos = g.apply(lambda x: x.index[0], include_groups=False)
+    merged = merged.reset_index()
+    merged.index = first_pos.to_numpy()
+    keep = out[~dup.to_numpy()]
+    out = pd.concat([keep, merged[out.columns]]).sort_index(kind="stable").reset_index(drop=True)
+    return out, n
 
 
 @dataclass(frozen=True, eq=False)
@@ -145,9 +184,12 @@ class Interactions:
         weight: str | None = None,
         extra: Mapping[str, str] | None = None,
         rating_range: tuple[float, float] | None = None,
-        on_duplicate: Literal["error", "keep"] = "error",
+        on_duplicate: Literal["error", "keep", "first", "last", "count"] = "error",
     ) -> Interactions:
-        """Validate and type ``raw`` (``weight``: a non-negative count such as plays). ``extra`` maps output names to source columns to keep."""
+        """Validate and type ``raw`` (``weight``: a non-negative count such as plays). ``extra``
+        maps output names to source columns to keep. ``on_duplicate``: repeated user-item rows
+        are an ``error`` (naming the option), kept as they are (``keep``), or merged into one row
+        (``first``, ``last``, ``count``: see :func:`merge_duplicates`)."""
         needed = [c for c in (user, item, rating, timestamp, review, weight) if c] + list(
             (extra or {}).values()
         )
@@ -166,7 +208,9 @@ class Interactions:
         for name, col in (extra or {}).items():
             out[name] = raw.frame[col].to_numpy()
         if on_duplicate == "error":
-            _duplicates(raw, out[["user", "item"]], item, "user-item pair")
+            _duplicates(raw, out[["user", "item"]], item, "user-item pair", DUPLICATES_HINT)
+        elif on_duplicate != "keep":
+            out, _ = merge_duplicates(out, on_duplicate)
         return cls(out, source=raw.path, rating_range=rating_range)
 
     @classmethod

@@ -50,15 +50,28 @@ def load_source(spec: GraphSpec) -> Dataset:
     files = src.files
     fi = files["interactions"]
     c = fi.columns
+    raw = _read(fi)
     inter = Interactions.from_raw(
-        _read(fi),
+        raw,
         user=c["user"],
         item=c["item"],
         rating=c.get("rating"),
         timestamp=c.get("timestamp"),
         weight=c.get("weight"),
+        on_duplicate=fi.duplicates,
     )
     ds = Dataset(name=spec.name, interactions=inter, root=src.path or fi.file.parent)
+    merged = len(raw) - len(inter)
+    if merged:
+        what = {
+            "first": "the first row of each pair kept",
+            "last": "the last row of each pair kept",
+            "count": "merged into one row per pair with weight = number of rows",
+        }[fi.duplicates]
+        ds.notes.append(
+            f"{merged:,} repeated user-item row(s) in {fi.file.name}: {what} "
+            f'(source.interactions.duplicates = "{fi.duplicates}")'
+        )
     if "items" in files:
         ds.items = _attr_table(files["items"], "item")
     if "users" in files:

@@ -23,6 +23,7 @@ from kgrec.errors import SpecError
 RESERVED_TYPES = ("user", "item")
 ON_CHOICES = ("item", "user")
 ABSENT_CHOICES = ("error", "add", "drop")
+DUPLICATE_CHOICES = ("error", "first", "last", "count")  # kgrec.data._tables has the same
 
 
 def _check_keys(obj: Mapping[str, Any], allowed: tuple[str, ...], where: str, spec: Any) -> None:
@@ -60,6 +61,7 @@ class FileSpec:
     columns: dict[str, str] = field(default_factory=dict)
     text: tuple[str, ...] = ()
     delimiter: str | None = None
+    duplicates: str = "error"  # interactions only: error | first | last | count
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"file": str(self.file), **self.columns}
@@ -67,6 +69,8 @@ class FileSpec:
             d["text"] = list(self.text)
         if self.delimiter is not None:
             d["delimiter"] = self.delimiter
+        if self.duplicates != "error":
+            d["duplicates"] = self.duplicates
         return d
 
 
@@ -551,6 +555,8 @@ def _parse_source(src: dict, base: Path, spec: Any) -> SourceSpec:
         if not isinstance(t, dict):
             raise SpecError("expected a table", key=where, spec=spec)
         extra = ("text", "delimiter") if kind in ("items", "users") else ("delimiter",)
+        if kind == "interactions":
+            extra = ("delimiter", "duplicates")
         _check_keys(t, ("file", *required, *optional, *extra), where, spec)
         if "file" not in t:
             raise SpecError("missing required key", key=f"{where}.file", spec=spec)
@@ -565,11 +571,21 @@ def _parse_source(src: dict, base: Path, spec: Any) -> SourceSpec:
         delim = _get(t, "delimiter", str, where, spec)
         if delim is not None and not delim:
             raise SpecError("empty delimiter", key=f"{where}.delimiter", spec=spec)
+        dups = _get(t, "duplicates", str, where, spec, "error")
+        if dups not in DUPLICATE_CHOICES:
+            raise SpecError(
+                f"{dups!r} is not one of {list(DUPLICATE_CHOICES)} (error: repeated user-item "
+                "rows are an error; first/last: keep that row; count: one row with weight = "
+                "number of rows)",
+                key=f"{where}.duplicates",
+                spec=spec,
+            )
         files[kind] = FileSpec(
             file=f,
             columns=cols,
             text=tuple(str(x) for x in _get(t, "text", list, where, spec, [])),
             delimiter=delim,
+            duplicates=dups,
         )
     if dataset is None and not files:
         raise SpecError(
