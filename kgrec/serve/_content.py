@@ -21,7 +21,7 @@ import hashlib
 import json
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -154,6 +154,7 @@ class ContentModel(CatalogIdsMixin):
         self._row = {i: r for r, i in enumerate(self._item_ids)}
         self._fields = list(spec.text.item_fields)
         self._text_cols = text_columns(ds, self._fields)
+        self._delims = _delimiters(spec)
         self._titles = title_map(ds)
         from kgrec.text import embed_texts
 
@@ -242,7 +243,7 @@ class ContentModel(CatalogIdsMixin):
 
     def item_text(self, row: NewItem) -> str:
         """The new item's text rendered like the catalog's (see :func:`render_item_text`)."""
-        return render_item_text(row, self._fields, self._text_cols)
+        return render_item_text(row, self._fields, self._text_cols, self._delims)
 
     def encode_text(self, texts: Sequence[str]) -> np.ndarray:
         """Normalised text vectors (the encoder is serialised: one model, many threads)."""
@@ -303,19 +304,24 @@ def randomized_svd(
     return s[:k].numpy(), vt[:k].numpy()
 
 
-def render_item_text(row: NewItem, fields: Sequence[str], text_cols: set[str]) -> str:
-    """A new item's text in the catalog's rendering (spec ``text.item_fields`` order): title
-    (+ description) in place of the first free-text field, ``column: values`` for the others."""
-    parts, used_title = [], False
-    for f in fields:
-        if f in text_cols and not used_title:
-            parts.append(row.text)
-            used_title = True
-        elif row.attributes.get(f):
-            parts.append(f"{f}: {', '.join(row.attributes[f])}")
-    if not used_title:
-        parts.insert(0, row.text)
-    return ". ".join(p for p in parts if p)
+def render_item_text(
+    row: NewItem,
+    fields: Sequence[str],
+    text_cols: set[str],
+    delimiters: Mapping[str, str] | None = None,
+) -> str:
+    """A new item's text in the catalog's rendering (:func:`kgrec.text.render_new_item`: the
+    renderer catalog rows go through): title (+ description) in the first free-text fields,
+    ``column: a, b`` for the others."""
+    from kgrec.text._render import render_new_item
+
+    return render_new_item(row, fields, text_cols, delimiters)
+
+
+def _delimiters(spec: Any) -> dict[str, str]:
+    from kgrec.text._render import item_delimiters
+
+    return item_delimiters(spec)
 
 
 def text_columns(ds: Any, fields: Sequence[str]) -> set[str]:
@@ -330,8 +336,18 @@ def title_map(ds: Any) -> dict[str, str]:
     if ds.items is None:
         return {}
     cols = [c for c, kind in ds.items.attributes.items() if kind == "text"]
-    if not cols:
-        return {}
+    if not cols:  # no free-text column declared: a title-like column, said out loud
+        import re
+
+        like = [c for c in ds.items.attributes if re.search(r"title|name", c, re.I)]
+        if not like:
+            return {}
+        cols = like[:1]
+        log.warning(
+            "the catalog declares no free-text column ([source.items] text = [...]); showing "
+            "column %r as the item title",
+            cols[0],
+        )
     f = ds.items.frame
     return {str(i): str(t) for i, t in zip(f["id"], f[cols[0]], strict=True) if t}
 

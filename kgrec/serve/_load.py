@@ -16,6 +16,7 @@ from kgrec.errors import DataError, KgrecError
 from kgrec.serve._attributes import AttributeMatcher
 from kgrec.serve._content import (
     ContentModel,
+    _delimiters,
     _normalize,
     default_encoder,
     render_item_text,
@@ -67,6 +68,7 @@ class HybridAdapter(CatalogIdsMixin):
         self.encoder_ = encoder if encoder is not None else default_encoder()
         self._fields = list(spec.text.item_fields)
         self._text_cols = text_columns(ds, self._fields)
+        self._delims = _delimiters(spec)
         self._titles = title_map(ds)
         self._item_ids = [str(i) for i in items.ids]
         self._user_ids = [str(u) for u in users.ids]
@@ -126,7 +128,7 @@ class HybridAdapter(CatalogIdsMixin):
         text = _normalize(
             np.asarray(
                 self.encoder_.encode(
-                    [render_item_text(r, self._fields, self._text_cols) for r in rows]
+                    [render_item_text(r, self._fields, self._text_cols, self._delims) for r in rows]
                 ),
                 np.float32,
             )

@@ -20,8 +20,8 @@ zero vector and ``has_text = False``.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
+import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,9 @@ from kgrec._atomic import atomic_path
 from kgrec.data import AttributeTable, Dataset
 from kgrec.errors import DataError, KgrecError, SpecError
 from kgrec.text._encoder import TextEncoder
+from kgrec.text._render import item_delimiters, render_text
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, eq=False)
@@ -118,27 +121,18 @@ class EntityEmbeddings:
             )
 
 
-def _render_value(value: Any) -> str:
-    if isinstance(value, (tuple, list)):
-        return ", ".join(str(v).strip() for v in value if str(v).strip())
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        if math.isnan(value):
-            return ""
-        return np.format_float_positional(value, trim="-")  # 1995.0 -> "1995", no 1e+06
-    return str(value).strip()
-
-
 def render_fields(
     table: AttributeTable,
     fields: Sequence[str],
     *,
     key: str = "text.item_fields",
+    delimiters: Mapping[str, str] | None = None,
 ) -> pd.Series:
-    """Catalog text per entity of ``table`` (index: id): ``fields`` rendered in order.
+    """Catalog text per entity of ``table`` (index: id): ``fields`` rendered in order by
+    :func:`kgrec.text.render_text` (the renderer new items use too).
 
-    Free text as is, other columns as ``column: value``; empty values are skipped. An unknown
+    Free text as is, other columns as ``column: a, b`` (``delimiters``: column -> the spec's
+    relation delimiter, so ``A|B`` renders as ``A, B``); empty values are skipped. An unknown
     field is a :class:`SpecError` naming ``key`` and the available columns.
     """
     bad = [f for f in fields if f not in table.attributes]
@@ -149,14 +143,25 @@ def render_fields(
             key=key,
         )
     frame = table.frame
-    cols = []
-    for f in fields:
-        values = [_render_value(v) for v in frame[f]]
-        if table.attributes[f] != "text":
-            values = [f"{f}: {v}" if v else "" for v in values]
-        cols.append(values)
-    texts = [". ".join(p for p in parts if p) for parts in zip(*cols, strict=True)] if cols else []
+    text_cols = {f for f in fields if table.attributes[f] == "text"}
+    cols = [frame[f].tolist() for f in fields]
+    texts = [
+        render_text(dict(zip(fields, row, strict=True)), fields, text_cols, delimiters)
+        for row in zip(*cols, strict=True)
+    ]
     return pd.Series(texts if cols else [""] * len(frame), index=frame["id"], dtype=object)
+
+
+def _warn_textless(rendered: pd.Series, fields: Sequence[str]) -> None:
+    empty = int((rendered == "").sum())
+    if empty:
+        log.warning(
+            "%d of %d items have no text in %s (empty or missing values): they get a zero text "
+            "vector",
+            empty,
+            len(rendered),
+            list(fields),
+        )
 
 
 def training_mask(
@@ -245,6 +250,7 @@ def item_texts(
     reviews: bool = False,
     train_mask: np.ndarray | None = None,
     max_review_chars: int = 2000,
+    delimiters: Mapping[str, str] | None = None,
 ) -> EntityTexts:
     """Text of every item of ``dataset`` (``dataset.item_ids()`` order).
 
@@ -259,7 +265,10 @@ def item_texts(
                 f"dataset {dataset.name!r} has no item catalog to take {list(fields)} from",
                 key="text.item_fields",
             )
-        rendered = render_fields(dataset.items, fields, key="text.item_fields")
+        rendered = render_fields(
+            dataset.items, fields, key="text.item_fields", delimiters=delimiters
+        )
+        _warn_textless(rendered, fields)
         texts = rendered.reindex(ids).fillna("").astype(str).tolist()
     if tags:
         texts = _join(texts, _tag_texts(dataset).reindex(ids).fillna("").astype(str).tolist())
@@ -387,6 +396,7 @@ def texts_from_spec(
                 reviews=bool(t.item_reviews),
                 train_mask=train_mask,
                 max_review_chars=int(t.max_review_chars),
+                delimiters=item_delimiters(spec),
             )
         }
         if t.user_reviews:
