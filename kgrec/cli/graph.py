@@ -123,3 +123,85 @@ def export(directory: Path, fmt: str, out: Path, overwrite: bool) -> None:
         with atomic_path(out, suffix=".pt") as tmp:
             torch.save(data, tmp)
     click.echo(str(out))
+
+
+@graph.command()
+@click.option(
+    "--interactions",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="Interactions file (user, item, optional rating / timestamp / count).",
+)
+@click.option(
+    "--items",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Item catalog (CSV, TSV, JSON lines, Parquet).",
+)
+@click.option(
+    "--triples",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="External KG triples (head, relation, tail).",
+)
+@click.option(
+    "--links",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Item -> KG entity links (item, entity).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="The spec to write, e.g. graphs/NAME.toml (its name is the file's stem).",
+)
+@click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
+def init(
+    interactions: Path,
+    items: Path | None,
+    triples: Path | None,
+    links: Path | None,
+    out: Path,
+    overwrite: bool,
+) -> None:
+    """Write a commented spec for your own files: reads their headers and a sample of rows and
+    guesses the id, rating, timestamp, count, text and multi-valued columns (and delimiters).
+    The spec builds as written; check the guesses with `kgrec graph check OUT`."""
+    from kgrec._atomic import atomic_path
+    from kgrec.graph._init import propose_spec
+
+    if out.exists() and not overwrite:
+        raise KgrecError(f"{out} already exists; pass --overwrite to replace it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    guess = propose_spec(interactions, items=items, triples=triples, links=links, out=out)
+    with atomic_path(out, suffix=".toml") as tmp:
+        tmp.write_text(guess.toml, encoding="utf-8")
+    for note in guess.notes:
+        click.echo(f"note: {note}", err=True)
+    click.echo(str(out))
+
+
+@graph.command()
+@click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--data-path",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Your copy of the dataset's files; overrides [source] path of the spec.",
+)
+def check(spec: Path, data_path: Path | None) -> None:
+    """Validate SPEC and its files and print what `kgrec graph build` would make of them
+    (tables, relations with their distinct values, text fields), without building the graph."""
+    from kgrec.graph import load_spec
+    from kgrec.graph._check import check_spec
+
+    s = load_spec(spec, data_path=data_path)
+    click.echo(check_spec(s))
+    if s.text.item_fields or s.text.item_tags:
+        from kgrec.text import texts_from_spec
+
+        texts = texts_from_spec(s)["item"]
+        empty = sum(1 for t in texts.texts if not t)
+        i, first = next(
+            ((i, t) for i, t in zip(texts.ids, texts.texts, strict=True) if t), ("", "")
+        )
+        click.echo(f"  e.g. item {i!r}: {first[:200]!r}")
+        if empty:
+            click.echo(f"  warning: {empty:,} of {len(texts):,} items have no text")

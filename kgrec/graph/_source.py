@@ -31,7 +31,13 @@ def _attr_table(f: FileSpec, node_type: str) -> AttributeTable:
     raw = _read(f)
     id_col = f.columns["id"]
     raw.require([id_col, *f.text], what=f"{node_type} table")
-    attrs = {c: ("text" if c in f.text else "token") for c in raw.columns if c != id_col}
+    # JSON-lines catalogs: a column holding lists is multi-valued as it is (no delimiter)
+    listy = {c for c in raw.columns if raw.frame[c].map(lambda v: isinstance(v, list)).any()}
+    attrs = {
+        c: ("text" if c in f.text else "tokens" if c in listy else "token")
+        for c in raw.columns
+        if c != id_col
+    }
     return AttributeTable.from_raw(raw, node_type=node_type, id_column=id_col, attributes=attrs)
 
 
