@@ -55,7 +55,19 @@ def check_spec(spec: GraphSpec) -> str:
         out += [f"    note: {n}" for n in notes]
     if spec.kg is not None:
         kg = ds.kg
+        if kg is None:
+            raise SpecError(f"dataset {ds.name!r} has no KG triples; remove [kg]", key="kg")
         linked = 0 if ds.links is None else len(ds.links)
+        if ds.links is not None:
+            ent = ds.links.frame["entity"]
+            if ent.duplicated().any():
+                dup = ent[ent.duplicated()].iloc[0]
+                raise SpecError(
+                    f"the link file {ds.links.source} links entity {dup!r} to several items; an "
+                    "entity can be merged into one item node only",
+                    key="source.links",
+                    spec=spec.path,
+                )
         out.append(
             f"  KG: {0 if kg is None else len(kg):,} triples, {linked:,} items linked to entities"
         )
