@@ -16,8 +16,20 @@ from kgrec.cli.retrieve import MODEL_HELP
     "--index-dir",
     type=click.Path(file_okay=False, path_type=Path),
     help="Load the retriever from this directory when it matches the model, else build and "
-    "save it there (items added over HTTP are kept in memory only).",
+    "save it there. Items and user events added over HTTP are journaled in INDEX_DIR/journal "
+    "(unless --journal-dir says elsewhere) and replayed at start-up.",
 )
+@click.option(
+    "--journal-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Durable journal of items and user events added over HTTP (fsynced per request, "
+    "snapshotted every --snapshot-every records, replayed at start-up). Default: "
+    "INDEX_DIR/journal with --index-dir, else none (additions are kept in memory only).",
+)
+@click.option(
+    "--snapshot-every", type=click.IntRange(1), default=1000, show_default=True,
+    help="Fold the journal into an atomic snapshot after this many records.",
+)  # fmt: skip
 @click.option(
     "--host", default="127.0.0.1", show_default=True,
     help="Interface to bind. The default is loopback only; bind 0.0.0.0 deliberately.",
@@ -31,10 +43,17 @@ from kgrec.cli.retrieve import MODEL_HELP
     help="uvicorn log level (access logs at info).",
 )
 def serve(
-    spec: Path, model: str, index_dir: Path | None, host: str, port: int, log_level: str
+    spec: Path,
+    model: str,
+    index_dir: Path | None,
+    journal_dir: Path | None,
+    snapshot_every: int,
+    host: str,
+    port: int,
+    log_level: str,
 ) -> None:
     """Serve SPEC's items over HTTP: POST /recommend, POST /neighbors, POST /items (adds cold
-    items live), GET /items/{id}, GET /health; OpenAPI schema at /openapi.json, docs at /docs.
+    items live), GET /items/{id}, POST /users/{id}/events, GET /health; OpenAPI schema at /openapi.json, docs at /docs.
     """
     try:
         import uvicorn
@@ -44,8 +63,17 @@ def serve(
         ) from None
     from kgrec.serve import load_retriever
     from kgrec.serve._app import create_app
+    from kgrec.serve._journal import Journal
 
     retriever = load_retriever(spec, model, index_dir=index_dir)
+    if journal_dir is None and index_dir is not None:
+        journal_dir = index_dir / "journal"
+    if journal_dir is not None:
+        retriever.attach_journal(
+            Journal(
+                journal_dir, fingerprint=retriever.model.fingerprint, snapshot_every=snapshot_every
+            )
+        )
     app = create_app(retriever)
     info = retriever.info()
     click.echo(

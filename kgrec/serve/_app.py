@@ -1,18 +1,24 @@
 """The HTTP service behind ``kgrec serve``: a FastAPI app over one :class:`Retriever`.
 
 Endpoints: ``POST /recommend``, ``POST /neighbors``, ``POST /items`` (adds cold items live:
-retrievable by the next request), ``GET /items/{id}``, ``GET /health``; the OpenAPI schema at
+retrievable by the next request), ``GET /items/{id}``, ``POST /users/{id}/events`` (interactions
+of a known or new user, applied to their next recommendations), ``GET /health``; with a journal
+attached to the retriever every write is durable before it is acknowledged (503 when it cannot
+be); the OpenAPI schema at
 ``/openapi.json`` (docs at ``/docs``). Every body is a pydantic model with bounds (``k`` in
 1..1000, at most 256 items per ``POST /items``, 1000 history ids, 10,000 characters of text);
 invalid input is a 4xx, never a 5xx: 422 for malformed bodies and unusable values, 404 naming
 the unknown id, 409 for an id that already exists.
 """
 
+import contextlib
 import logging
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 from kgrec.errors import KgrecError, UnknownIdError
+from kgrec.serve._journal import JournalError
 from kgrec.serve._retriever import DuplicateIdError, Retriever
 
 log = logging.getLogger(__name__)
@@ -29,6 +35,8 @@ def create_app(retriever: Retriever) -> Any:
     from kgrec.serve._schema import (
         AddIn,
         AddOut,
+        EventIn,
+        EventOut,
         HealthOut,
         ItemOut,
         NeighborsIn,
@@ -38,7 +46,15 @@ def create_app(retriever: Retriever) -> Any:
     )
 
     started = time.monotonic()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Any) -> AsyncIterator[None]:
+        yield
+        if retriever.journal is not None:  # a clean shutdown folds the journal into a snapshot
+            retriever.journal.close()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="kgrec",
         description="Cold-start retrieval: similar items, likely users, recommendations for "
         "known or new users, and cold items added live.",
@@ -54,6 +70,11 @@ def create_app(retriever: Retriever) -> Any:
     @app.exception_handler(DuplicateIdError)
     async def _duplicate(_: Request, exc: DuplicateIdError) -> JSONResponse:
         return JSONResponse(status_code=409, content={"detail": str(exc)})
+
+    @app.exception_handler(JournalError)
+    async def _unavailable(_: Request, exc: JournalError) -> JSONResponse:
+        log.error("journal: %s", exc)
+        return JSONResponse(status_code=503, content={"detail": "cannot persist the change"})
 
     @app.exception_handler(KgrecError)
     async def _invalid(_: Request, exc: KgrecError) -> JSONResponse:
@@ -110,5 +131,13 @@ def create_app(retriever: Retriever) -> Any:
             "title": retriever.title(item_id),
             "added": retriever.is_added(item_id),
         }
+
+    @app.post("/users/{user_id}/events", response_model=EventOut, status_code=201)
+    def add_events(
+        user_id: Annotated[str, Path(min_length=1, max_length=256)], body: EventIn
+    ) -> dict[str, Any]:
+        """Record interactions of a known or new user; their next recommendations use them."""
+        rec = retriever.add_events(user_id, body.items, rating=body.rating)
+        return {"user_id": user_id, "seq": rec.seq, "events": len(retriever.user_events(user_id))}
 
     return app

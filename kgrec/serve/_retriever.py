@@ -6,8 +6,13 @@ built from a :class:`~kgrec.serve.ColdStartModel`'s vectors.
 * ``recommend(user=... | history=... | text=..., k)``: top-k items, known items masked
   (``exclude=``);
 * ``add_item(NewItem)``: embed a cold item and add it to the item index: retrievable at once;
+* ``add_events(user, items)``: interactions of a known or new user, applied to their next
+  recommendations (their items are masked and pull the query towards them);
 * ``save(dir)`` / ``Retriever.load(dir, model)``: both indexes, the added items and metadata,
-  written atomically; loading refuses indexes built for another model (fingerprint).
+  written atomically; loading refuses indexes built for another model (fingerprint);
+* ``attach_journal(Journal)``: replays a :class:`~kgrec.serve._journal.Journal` (added items and
+  user events) and makes every later addition durable before it is acknowledged; automatic ids
+  come from the journal's counter, so none is handed out twice, across restarts.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import numpy as np
 from kgrec._atomic import atomic_dir
 from kgrec.errors import DataError, UnknownIdError
 from kgrec.index import IndexConfig, VectorIndex
+from kgrec.serve._journal import EventRecord, ItemRecord, Journal
 from kgrec.serve._protocol import MAX_HISTORY, MAX_K, MAX_TEXT_CHARS, ColdStartModel, NewItem
 
 log = logging.getLogger(__name__)
@@ -117,6 +123,8 @@ class Retriever:
         self._added: dict[str, tuple[NewItem, np.ndarray]] = {}
         self._next = 1
         self._urow = {str(u): r for r, u in enumerate(model.user_ids)}
+        self._events: dict[str, list[EventRecord]] = {}
+        self.journal: Journal | None = None
 
     # ------------------------------------------------------------------ build / persist
     def build(self) -> Retriever:
@@ -263,10 +271,16 @@ class Retriever:
         if user is not None:
             user = str(user)
             row = self._urow.get(user)
-            if row is None or user not in users:
-                raise UnknownIdError("user", user, hint="not in the model's users")
-            vec = self.model.user_vectors()[row]
-            known = list(self.model.known_items(user))
+            events = self._event_items(user)
+            if (row is None or user not in users) and not events:
+                raise UnknownIdError("user", user, hint="not in the model's users, no events")
+            known = list(self.model.known_items(user)) if row is not None else []
+            parts = [self.model.user_vectors()[row]] if row is not None else []
+            if events:  # live interactions pull the query towards their items
+                ev = np.stack([self._item_vector(i) for i in events]).mean(0)
+                parts.append(ev / max(float(np.linalg.norm(ev)), 1e-12))
+                known = list(dict.fromkeys([*known, *events]))
+            vec = np.sum(parts, axis=0) if len(parts) > 1 else parts[0]
         else:
             has_text = bool(text and text.strip())
             if not history and not has_text:
@@ -297,18 +311,29 @@ class Retriever:
             raise DataError("no items to add")
         emb = self.model.embed_items(list(rows))
         with self._lock:
-            ids = []
+            ids: list[str] = []
+            autos: list[int | None] = []
             for row in rows:
                 if row.id is not None:
                     ids.append(row.id)
-                else:
-                    while f"new-{self._next}" in items or f"new-{self._next}" in ids:
-                        self._next += 1
-                    ids.append(f"new-{self._next}")
-                    self._next += 1
+                    autos.append(None)
+                    continue
+                while True:
+                    n = self._next_auto()
+                    if f"new-{n}" not in items and f"new-{n}" not in ids:
+                        break
+                ids.append(f"new-{n}")
+                autos.append(n)
             dup = [i for i in ids if i in items]
             if dup or len(set(ids)) != len(ids):
                 raise DuplicateIdError(f"item id(s) already present: {dup or ids}")
+            if self.journal is not None:  # durable before it is visible or acknowledged
+                self.journal.append(
+                    [
+                        ItemRecord(i, dataclasses.replace(row, id=i).to_dict(), v, a)
+                        for i, row, v, a in zip(ids, rows, emb.vectors, autos, strict=True)
+                    ]
+                )
             # record first: a concurrent query that sees the new id in the index finds its row
             for i, row, v in zip(ids, rows, emb.vectors, strict=True):
                 self._added[i] = (dataclasses.replace(row, id=i), np.asarray(v, np.float32))
@@ -319,6 +344,90 @@ class Retriever:
                     self._added.pop(i, None)
                 raise
         return [AddedItem(i, m, u) for i, m, u in zip(ids, emb.matched, emb.unmatched, strict=True)]
+
+    def _next_auto(self) -> int:
+        if self.journal is not None:
+            n = self.journal.next_auto_id()
+            self._next = max(self._next, n + 1)
+            return n
+        n = self._next
+        self._next += 1
+        return n
+
+    # ------------------------------------------------------------------ user events
+    def add_events(
+        self,
+        user: str,
+        items: Sequence[str],
+        *,
+        rating: float | None = None,
+        attributes: dict[str, Any] | None = None,
+        text: str | None = None,
+    ) -> EventRecord:
+        """Record interactions of ``user`` (known or new) with known or added ``items``;
+        journaled (when a journal is attached) before they apply."""
+        user = str(user)
+        items_index, _ = self._require()
+        ids = [str(i) for i in items]
+        if not ids and not attributes and not (text and text.strip()):
+            raise DataError("an event needs item ids, attributes or text")
+        if len(ids) > MAX_HISTORY:
+            raise DataError(f"an event names {len(ids)} items; at most {MAX_HISTORY}")
+        for i in ids:
+            if i not in items_index:
+                raise UnknownIdError("item", i, hint="not in the model's items or added items")
+        rec = EventRecord(user, tuple(ids), rating, dict(attributes or {}), text)
+        with self._lock:
+            if self.journal is not None:
+                rec = self.journal.append([rec])[0]  # type: ignore[assignment]
+            self._events.setdefault(user, []).append(rec)
+        return rec
+
+    def user_events(self, user: str) -> list[EventRecord]:
+        """Events recorded for ``user`` since the model was trained, oldest first."""
+        return list(self._events.get(str(user), ()))
+
+    def has_user(self, user: str) -> bool:
+        return str(user) in self._urow or str(user) in self._events
+
+    def _event_items(self, user: str) -> list[str]:
+        seen: dict[str, None] = {}
+        for e in self._events.get(user, ()):
+            seen.update(dict.fromkeys(e.items))
+        return list(seen)
+
+    # ------------------------------------------------------------------ journal
+    def attach_journal(self, journal: Journal) -> int:
+        """Replay ``journal`` (added items, user events) into this retriever and journal every
+        later addition; returns the number of records applied."""
+        items, _ = self._require()
+        with self._lock:
+            applied = 0
+            new_ids: list[str] = []
+            new_vecs: list[np.ndarray] = []
+            for rec in journal.records():
+                if isinstance(rec, ItemRecord):
+                    if rec.id in self._added or rec.id in items or rec.id in new_ids:
+                        continue  # already in a saved index
+                    if items.dim_ is not None and rec.vector.shape != (items.dim_,):
+                        raise DataError(
+                            f"journal item {rec.id!r} has a {rec.vector.shape} vector; the "
+                            f"index holds {items.dim_}-d vectors",
+                            path=journal.dir,
+                        )
+                    item = NewItem.from_dict(rec.item, where=f"journal item {rec.id!r}")
+                    self._added[rec.id] = (dataclasses.replace(item, id=rec.id), rec.vector)
+                    new_ids.append(rec.id)
+                    new_vecs.append(rec.vector)
+                else:
+                    self._events.setdefault(rec.user, []).append(rec)
+                applied += 1
+            if new_ids:
+                items.add(np.stack(new_vecs), new_ids)
+            self.journal = journal
+            journal.reserve_auto(self._next - 1)
+        log.info("journal: %d records applied (%d items)", applied, len(new_ids))
+        return applied
 
     def info(self) -> dict[str, Any]:
         items, users = self._require()

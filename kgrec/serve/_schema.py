@@ -80,6 +80,20 @@ class AddIn(BaseModel):
     items: Annotated[list[ItemIn], Field(min_length=1, max_length=MAX_BATCH)]
 
 
+class EventIn(BaseModel):
+    """Interactions of one user with known or added items (optional one ``rating``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    items: Annotated[list[Id], Field(min_length=1, max_length=MAX_HISTORY)]
+    rating: Annotated[float, Field(allow_inf_nan=False)] | None = None
+
+
+class EventOut(BaseModel):
+    user_id: str
+    seq: int
+    events: int
+
+
 class HitOut(BaseModel):
     id: str
     score: float
