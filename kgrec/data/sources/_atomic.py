@@ -52,6 +52,11 @@ def load_atomic_dir(
         name = inters[0].stem
     inter_path = root / f"{name}.inter"
     raw = read_atomic(inter_path)
+    notes: list[str] = []
+    if "item_id_list" in raw.columns:  # sequential: one row per event, never a dropped column
+        from kgrec.data.sources._sequential import expand_item_lists
+
+        raw, notes = expand_item_lists(raw)
     cols = raw.columns
     review = next((c for c in ("review", "review_text") if c in cols), None)
     inter = Interactions.from_raw(
@@ -66,7 +71,7 @@ def load_atomic_dir(
             c: c for c in cols if c not in ("user_id", "item_id", "rating", "timestamp", review)
         },
     )
-    ds = Dataset(name=name, interactions=inter, root=root)
+    ds = Dataset(name=name, interactions=inter, root=root, notes=notes)
     text = tuple(text_fields)
     if (root / f"{name}.item").exists():
         ds.items = _attr_table(root / f"{name}.item", "item", "item_id", text)
