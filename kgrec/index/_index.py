@@ -14,6 +14,7 @@ import datetime as _dt
 import hashlib
 import json
 import logging
+import sys
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -164,6 +165,13 @@ def _check_k(k: Any) -> int:
     return int(k)
 
 
+def _gpu_nodes() -> bool:
+    """Whether the OS shows a GPU device node (NVIDIA or ROCm) that CUDA torch could use."""
+    import os
+
+    return any(os.path.exists(p) for p in ("/dev/nvidiactl", "/proc/driver/nvidia", "/dev/kfd"))
+
+
 def resolve_device(device: str, *, backend: str) -> str:
     """``"cpu"`` or ``"cuda:N"`` for a requested device; raise when ``cuda`` is unavailable.
 
@@ -172,6 +180,8 @@ def resolve_device(device: str, *, backend: str) -> str:
     """
     if device == "cpu":
         return "cpu"
+    if device == "auto" and backend == "torch" and "torch" not in sys.modules and not _gpu_nodes():
+        return "cpu"  # no GPU device node: no CUDA, and no torch import just to learn that
     if backend == "torch":
         import torch
 

@@ -65,15 +65,43 @@ class TorchExactBackend:
     the same memory, larger ones by torch: each takes the path measured faster here.
     """
 
-    def __init__(self, dim: int, device: str, *, small_batch_faiss: bool = False) -> None:
-        import torch
-
+    def __init__(
+        self,
+        dim: int,
+        device: str,
+        *,
+        small_batch_faiss: bool = False,
+        vectors: np.ndarray | None = None,
+        labels: np.ndarray | None = None,
+    ) -> None:
         self.dim = dim
         self.device = device
         self.small_batch_faiss = small_batch_faiss and device == "cpu"
+        self._np: np.ndarray | None = None
+        if vectors is not None and self.small_batch_faiss:
+            # CPU + faiss: keep the loaded array; torch is imported (and the tensor made, sharing
+            # this memory) only for a large query batch or a change (a saved index loads fast)
+            self._x: Any = None
+            self._np = np.ascontiguousarray(vectors, dtype=np.float32)
+            self._labels = np.asarray(labels, dtype=np.int64).copy()
+            self._n = len(self._np)
+            return
+        import torch
+
         self._x = torch.empty((0, dim), dtype=torch.float32, device=device)
         self._labels = np.empty(0, dtype=np.int64)
         self._n = 0
+        if vectors is not None:
+            self.add(vectors, labels if labels is not None else np.arange(len(vectors)))
+
+    def _tensor(self) -> Any:
+        """The vectors as a torch tensor (made from the loaded array on first need)."""
+        if self._x is None:
+            import torch
+
+            self._x = torch.from_numpy(self._np)
+            self._np = None
+        return self._x
 
     @property
     def kind(self) -> str:
@@ -96,6 +124,7 @@ class TorchExactBackend:
     def add(self, x: np.ndarray, labels: np.ndarray) -> None:
         import torch
 
+        self._tensor()
         m = len(x)
         need = self._n + m
         if need > self._x.shape[0]:  # grow geometrically: runtime adds stay amortised O(1)
@@ -113,6 +142,7 @@ class TorchExactBackend:
     def remove(self, labels: np.ndarray) -> None:
         import torch
 
+        self._tensor()
         keep = ~np.isin(self._labels[: self._n], labels)
         m = int(keep.sum())
         idx = torch.from_numpy(np.flatnonzero(keep)).to(self.device)
@@ -125,8 +155,6 @@ class TorchExactBackend:
 
     def search(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Scores and labels (``-1`` where fewer than ``k`` exist), best first."""
-        import torch
-
         nq, n = len(q), self._n
         scores = np.full((nq, k), -np.inf, dtype=np.float32)
         labels = np.full((nq, k), -1, dtype=np.int64)
@@ -136,14 +164,15 @@ class TorchExactBackend:
         if self.small_batch_faiss and nq <= FAISS_MAX_BATCH:
             import faiss
 
-            d, i = faiss.knn(
-                np.ascontiguousarray(q), self._x[:n].numpy(), kk, metric=faiss.METRIC_INNER_PRODUCT
-            )
+            xs = self._np[:n] if self._x is None else self._x[:n].numpy()
+            d, i = faiss.knn(np.ascontiguousarray(q), xs, kk, metric=faiss.METRIC_INNER_PRODUCT)
             scores[:, :kk] = d
             labels[:, :kk] = self._labels[i]
             return scores, labels
+        import torch
+
         qt = torch.from_numpy(np.ascontiguousarray(q)).to(self.device)
-        top_s, top_i = topk_inner_product(qt, self._x[:n], kk)
+        top_s, top_i = topk_inner_product(qt, self._tensor()[:n], kk)
         scores[:, :kk] = top_s.cpu().numpy()
         labels[:, :kk] = self._labels[top_i.cpu().numpy()]
         return scores, labels
@@ -152,7 +181,8 @@ class TorchExactBackend:
         return {}
 
     def save(self, directory: Path) -> list[str]:
-        np.save(directory / "vectors.npy", self._x[: self._n].cpu().numpy(), allow_pickle=False)
+        x = self._np[: self._n] if self._x is None else self._x[: self._n].cpu().numpy()
+        np.save(directory / "vectors.npy", x, allow_pickle=False)
         np.save(directory / "vector_labels.npy", self._labels[: self._n], allow_pickle=False)
         return ["vectors.npy", "vector_labels.npy"]
 
@@ -167,9 +197,13 @@ class TorchExactBackend:
                 f"{directory}: vectors.npy has shape {x.shape} and {len(labels)} labels, "
                 f"expected (n, {dim}) with n labels"
             )
-        self = cls(dim, device, small_batch_faiss=small_batch_faiss)
-        self.add(x.astype(np.float32, copy=False), labels.astype(np.int64, copy=False))
-        return self
+        return cls(
+            dim,
+            device,
+            small_batch_faiss=small_batch_faiss,
+            vectors=x.astype(np.float32, copy=False),
+            labels=labels.astype(np.int64, copy=False),
+        )
 
     def labels(self) -> np.ndarray:
         return self._labels[: self._n].copy()

@@ -178,12 +178,23 @@ def load_retriever(
 ) -> Any:
     """A built :class:`~kgrec.serve.Retriever` for ``spec`` and ``model``: loaded from
     ``index_dir`` when it holds one for this model (fingerprint), else built (and saved there)."""
+    from kgrec.graph import load_spec
     from kgrec.index import IndexConfig
     from kgrec.serve._retriever import Retriever
+    from kgrec.serve._saved import SavedModel, saved_source_key, source_key
 
-    m = load_model(spec, model, encoder=encoder)
+    if not hasattr(spec, "text"):
+        spec = load_spec(spec)
+    key = source_key(spec, model)
     if index_dir is not None and (Path(index_dir) / "retriever.json").is_file():
+        if saved_source_key(Path(index_dir)) == key:  # saved for this spec and model: no rebuild
+            lazy = SavedModel(index_dir, lambda: load_model(spec, model, encoder=encoder))
+            return Retriever.load(index_dir, lazy)
+        m = load_model(spec, model, encoder=encoder)
+        m.source_key = key
         return Retriever.load(index_dir, m)
+    m = load_model(spec, model, encoder=encoder)
+    m.source_key = key
     r = Retriever(m, config=IndexConfig(metric="cosine", device="auto")).build()
     if index_dir is not None:
         r.save(index_dir)

@@ -165,6 +165,9 @@ class Retriever:
                 "users": len(users),
             }
             (tmp / "retriever.json").write_text(json.dumps(meta, indent=1))
+            from kgrec.serve._saved import save_model_state
+
+            save_model_state(self.model, tmp)  # known-item lookups load without the model
         return path
 
     @classmethod

@@ -110,3 +110,27 @@ def test_end_to_end_with_minilm(ml100k_dir, tmp_path):
     assert any(
         t in titles for t in ("Star Wars", "Star Trek", "Starship Troopers", "Return of the Jedi")
     )
+
+
+def test_saved_retriever_answers_known_items_without_the_model(ml100k_dir, monkeypatch, tmp_path):
+    model = build_content_model()
+    loads: list[str] = []
+
+    def load(spec, name="content", **kw):
+        loads.append(name)
+        return model
+
+    monkeypatch.setattr("kgrec.serve._load.load_model", load)
+    idx = tmp_path / "idx"
+    args = ("neighbors", SPEC, "--item", "50", "-k", "5", "--index-dir", idx, "--json")
+    first = invoke(*args)
+    assert first.exit_code == 0 and loads == ["content"]  # built, saved with its model state
+    assert (idx / "model_state.npz").is_file()
+    second = invoke(*args)
+    assert second.exit_code == 0 and second.output == first.output
+    assert loads == ["content"]  # loaded from DIR: no dataset, graph or encoder
+    user = invoke("recommend", SPEC, "--user", "1", "-k", "3", "--index-dir", idx, "--json")
+    assert user.exit_code == 0 and loads == ["content"]
+    # a new item needs the encoder: the full model is loaded then, once
+    new = invoke("neighbors", SPEC, "--title", "Galaxy Raiders", "--index-dir", idx, "-k", "3")
+    assert new.exit_code == 0 and loads == ["content", "content"]
