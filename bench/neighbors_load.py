@@ -31,8 +31,12 @@ REPO = HERE.parent
 LAUNCH = "import sys; from kgrec.cli import main; sys.exit(main(sys.argv[1:]))"
 
 
-def call(src: Path, args: list[str], cwd: Path) -> tuple[float, str]:
+def call(src: Path, args: list[str], cwd: Path) -> tuple[float, float, str]:
+    """(wall s, CPU s (user + system of the child), stdout) of one fresh ``kgrec`` process."""
+    import resource
+
     env = {**os.environ, "PYTHONPATH": str(src), "OMP_WAIT_POLICY": "PASSIVE"}
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     out = subprocess.run(
         [sys.executable, "-c", LAUNCH, *args],
@@ -43,7 +47,10 @@ def call(src: Path, args: list[str], cwd: Path) -> tuple[float, str]:
         timeout=600,
         check=True,
     )
-    return time.perf_counter() - t0, out.stdout
+    wall = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    return wall, cpu, out.stdout
 
 
 def main() -> None:
@@ -56,28 +63,33 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="kgrec-nb-"))
     spec = str(Path(args.spec).resolve())
     srcs = {"before": args.before_src.resolve(), "after": REPO}
-    res: dict = {k: {"first_s": None, "later_s": [], "loadavg_1min": []} for k in srcs}
+    res: dict = {
+        k: {"first_s": None, "later_s": [], "later_cpu_s": [], "loadavg_1min": []} for k in srcs
+    }
     outputs = {}
     try:
         for label, src in srcs.items():  # first calls: build + save
             idx = work / label
             cmd = ["neighbors", spec, "--item", args.item, "--index-dir", str(idx), "-k", "10"]
-            t, out = call(src, cmd, work)
+            t, c, out = call(src, cmd, work)
             res[label]["first_s"] = round(t, 2)
+            res[label]["first_cpu_s"] = round(c, 2)
             res[label]["first_loadavg_1min"] = round(os.getloadavg()[0], 2)
             outputs[label] = out
         for _ in range(args.repeats):  # later calls, alternating
             for label, src in srcs.items():
                 idx = work / label
                 cmd = ["neighbors", spec, "--item", args.item, "--index-dir", str(idx), "-k", "10"]
-                t, out = call(src, cmd, work)
+                t, c, out = call(src, cmd, work)
                 res[label]["later_s"].append(round(t, 2))
+                res[label]["later_cpu_s"].append(round(c, 2))
                 res[label]["loadavg_1min"].append(round(os.getloadavg()[0], 2))
                 assert out == outputs[label], "a loaded retriever answered differently"
     finally:
         shutil.rmtree(work, ignore_errors=True)
     for r in res.values():
         r["later_median_s"] = sorted(r["later_s"])[len(r["later_s"]) // 2]
+        r["later_median_cpu_s"] = sorted(r["later_cpu_s"])[len(r["later_cpu_s"]) // 2]
     result = {
         "name": "neighbors_load",
         "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
@@ -85,6 +97,9 @@ def main() -> None:
         "what": f"kgrec neighbors {Path(args.spec).name} --item {args.item} --index-dir DIR -k 10 "
         "(model 'content'), one fresh process per call, wall time from outside",
         "machine": f"{os.cpu_count()} CPUs, shared with other jobs (load averages recorded)",
+        "note": "wall times depend on the machine's load (other jobs ran here); cpu_s (user + "
+        "system time of the process) is what one call costs and is about its wall time on an "
+        "idle machine: the process is single-threaded apart from start-up",
         "same_answers_before_after": outputs["before"] == outputs["after"],
         "results": res,
         "answer": outputs["after"].splitlines()[:4],
