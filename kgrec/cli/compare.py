@@ -28,6 +28,47 @@ def load_target(target: str, path: str | None, min_rating: float | None):
     return ds, mr, label
 
 
+def parse_split_files(values: tuple[str, ...]) -> dict[str, Path]:
+    """``("train=a.txt test=b.txt", "valid=c.txt")`` -> part -> path (KEY=PATH, spaces or commas
+    between pairs; keys train, valid, test)."""
+    out: dict[str, Path] = {}
+    for value in values:
+        for pair in value.replace(",", " ").split():
+            key, sep, path = pair.partition("=")
+            key = {"val": "valid", "validation": "valid"}.get(key.strip().lower(), key.strip())
+            if not sep or key not in ("train", "valid", "test") or not path:
+                raise SpecError(
+                    f"--split-files takes PART=PATH with PART train, valid or test, got {pair!r}",
+                    key="split-files",
+                )
+            if key in out:
+                raise SpecError(f"--split-files names {key} twice", key="split-files")
+            out[key] = Path(path)
+    if out and ("train" not in out or "test" not in out):
+        raise SpecError("--split-files needs at least train=... and test=...", key="split-files")
+    return out
+
+
+def load_split_files(files: dict[str, Path]):
+    """A dataset from split files: KGAT/KGIN ``user item item ...`` lines (``.txt``) or RecBole
+    atomic ``.inter`` files, the part of each file kept in the ``split`` column."""
+    from kgrec.data import Dataset
+    from kgrec.data._tables import Interactions
+    from kgrec.data.sources import kgat
+    from kgrec.data.sources._atomic import _read_inter
+    from kgrec.errors import DataError
+
+    for p in files.values():
+        if not p.is_file():
+            raise DataError("split file not found", path=p)
+    if all(p.suffix == ".inter" for p in files.values()):
+        inter = Interactions.concat([_read_inter(p, None, split=part) for part, p in files.items()])
+    else:
+        inter = kgat.interactions_from_parts(files)
+    name = files["train"].parent.name or "split-files"
+    return Dataset(name=name, interactions=inter, root=files["train"].parent)
+
+
 def load_target_spec(target: str, path: str | None, min_rating: float | None):
     """(dataset, min_rating, label, spec or None) for a dataset name or a graph spec ``.toml``."""
     from kgrec.data import DATASETS, load_dataset
@@ -112,12 +153,35 @@ def _models_epilog() -> str:
 )
 @click.option(
     "--protocol",
-    type=click.Choice(["warm", "temporal", "cold-item", "cold-user"]),
+    type=click.Choice(["warm", "temporal", "cold-item", "cold-user", "given"]),
     default="warm",
     show_default=True,
     help="warm: random per-user 8:1:1 (RecBole RS grouped by user); temporal: leave-last-out; "
     "cold-item: 20% of items held out (cold / warm / overall tasks); cold-user: 20% of users "
-    "held out, k in {0,1,3,5} of their items revealed.",
+    "held out, k in {0,1,3,5} of their items revealed; given: the split the data come with "
+    "(a split column, KGAT/KGIN train.txt/test.txt, RecBole NAME.train/valid/test.inter, or "
+    "--split-files).",
+)
+@click.option(
+    "--split-files",
+    "split_files",
+    multiple=True,
+    help="With --protocol given: PART=PATH pairs (train=..., valid=..., test=...; KGAT/KGIN "
+    "'user item item ...' lines or RecBole .inter files). SPEC_OR_DATASET is then only a label.",
+)
+@click.option(
+    "--valid-share",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="With --protocol given and no validation part: share of each user's training rows "
+    "held out for validation (early stopping). 0: no validation, fixed epochs, last weights.",
+)
+@click.option(
+    "--valid-users",
+    type=int,
+    default=None,
+    help="Validate trained models each epoch on this many sampled validation users (large data).",
 )
 @click.option(
     "--seeds", type=int, default=1, show_default=True, help="Number of seeds (2020, 2021, ...)."
@@ -162,6 +226,9 @@ def compare(
     spec_or_dataset: str,
     models: str,
     protocol: str,
+    split_files: tuple[str, ...],
+    valid_share: float,
+    valid_users: int | None,
     seeds: int,
     out_dir: str | None,
     epochs: int | None,
@@ -214,10 +281,20 @@ def compare(
         epochs=epochs,
         max_seconds=max_seconds,
         device=device,
+        valid_share=valid_share,
+        valid_users=valid_users,
+        eval_progress=progress,
     )
     from kgrec.models.hybrid import ModelContext
 
-    ds, mr, label, spec = load_target_spec(spec_or_dataset, data_path, min_rating)
+    files = parse_split_files(split_files)
+    if files and protocol != "given":
+        raise SpecError("--split-files needs --protocol given", key="split-files")
+    if files:
+        ds, mr, spec = load_split_files(files), min_rating, None
+        label = f"split files {', '.join(f'{k}={v}' for k, v in files.items())}"
+    else:
+        ds, mr, label, spec = load_target_spec(spec_or_dataset, data_path, min_rating)
     pos = positives(ds, min_rating=mr)
     context = ModelContext(dataset=ds, positives=pos, spec=spec)
     say = (

@@ -1,6 +1,6 @@
 """Protocols: which ranking tasks a split yields for validation and for test.
 
-* ``random`` / ``temporal``: validation ranks all items, masking training items; test ranks all
+* ``random`` / ``temporal`` / ``given``: validation ranks all items, masking training items; test ranks all
   items, masking training and validation items.
 * ``cold-item``: validation = warm validation (warm items, cold items masked: CF baselines cannot
   score them, and early stopping should not depend on that). Test tasks:
@@ -80,7 +80,7 @@ def build_protocol(split: Split) -> Protocol:
     test = split.matrix(TEST)
     seen = (train + valid).tocsr()
     seen.data[:] = 1.0
-    if split.protocol in ("random", "temporal"):
+    if split.protocol in ("random", "temporal", "given"):
         v = RankingTask("valid", _users_with(valid), valid, train, train)
         t = RankingTask("test", _users_with(test), test, seen, train)
         return Protocol(split, v, (t,))

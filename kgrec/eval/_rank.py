@@ -72,6 +72,34 @@ def _rows_dense(m: sp.csr_matrix, rows: np.ndarray) -> torch.Tensor:
     return out
 
 
+def _rows_coo(m: sp.csr_matrix, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """(local row, column) index tensors of the stored entries of ``m[rows]``."""
+    sub = m[rows]
+    r = np.repeat(np.arange(sub.shape[0], dtype=np.int64), np.diff(sub.indptr))
+    return torch.from_numpy(r), torch.from_numpy(sub.indices.astype(np.int64))
+
+
+def _hits_sparse(targets: sp.csr_matrix, rows: np.ndarray, items: torch.Tensor) -> torch.Tensor:
+    """``items`` (B, K) in ``targets[rows]``? By a sorted-key lookup: no dense (B, n) matrix."""
+    sub = targets[rows]
+    sub.sort_indices()
+    n = sub.shape[1]
+    r = np.repeat(np.arange(sub.shape[0], dtype=np.int64), np.diff(sub.indptr))
+    keys = r * n + sub.indices.astype(np.int64)  # sorted: rows, then sorted indices
+    if keys.size == 0:
+        return torch.zeros(items.shape, dtype=torch.bool)
+    q = (np.arange(items.shape[0], dtype=np.int64)[:, None] * n + items.numpy()).ravel()
+    pos = np.minimum(np.searchsorted(keys, q), keys.size - 1)
+    return torch.from_numpy((keys[pos] == q).reshape(items.shape))
+
+
+def auto_batch_size(n_items: int, *, budget_bytes: int = 256 * 2**20) -> int:
+    """Users per evaluation batch so that one ``(B, n_items)`` float32 score block (plus the
+    model's own temporaries, counted as 3 more) stays within ``budget_bytes``; 64..8192."""
+    per_user = max(1, int(n_items)) * 4 * 4
+    return int(min(8192, max(64, budget_bytes // per_user)))
+
+
 def break_ties(scores: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """``scores`` (float32) as float64 plus a random jitter below half a float32 ulp.
 
@@ -89,28 +117,71 @@ def break_ties(scores: torch.Tensor, generator: torch.Generator) -> torch.Tensor
     return torch.where(finite, out + torch.nan_to_num(jitter, nan=0.0, posinf=0.0), out)
 
 
+def _masked_scores(
+    scores: torch.Tensor,
+    mask: torch.Tensor | tuple[torch.Tensor, torch.Tensor] | None,
+    candidates: torch.Tensor | None,
+) -> torch.Tensor:
+    """float32 copy of ``scores`` with NaN, masked and non-candidate entries at ``-inf``.
+
+    ``mask`` is a dense boolean ``(B, n)`` tensor or ``(rows, cols)`` index tensors (cheaper:
+    touches only the masked entries). One copy, then in-place passes."""
+    s = scores.detach().to(torch.float32)
+    s = s.clone() if s.data_ptr() == scores.data_ptr() else s
+    torch.nan_to_num_(s, nan=-torch.inf, posinf=torch.inf, neginf=-torch.inf)
+    if isinstance(mask, tuple):
+        if mask[0].numel():
+            s[mask[0], mask[1]] = -torch.inf
+    elif mask is not None:
+        s.masked_fill_(mask, -torch.inf)
+    if candidates is not None:
+        s.masked_fill_(~candidates.unsqueeze(0), -torch.inf)
+    return s
+
+
 def topk_masked(
     scores: torch.Tensor,
     k: int,
     *,
-    mask: torch.Tensor | None = None,
+    mask: torch.Tensor | tuple[torch.Tensor, torch.Tensor] | None = None,
     candidates: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Top-``k`` item indices of ``scores`` (B, n) after setting masked / non-candidate items and
     NaNs to ``-inf``. Returns ``(items, valid)`` where ``valid`` marks slots with a finite score.
     With a ``generator``, tied scores are ordered at random (:func:`break_ties`); without, ties
-    are left to ``torch.topk``."""
-    s = scores.detach().to(torch.float32).clone()
-    s[torch.isnan(s)] = -torch.inf
-    if mask is not None:
-        s.masked_fill_(mask, -torch.inf)
-    if candidates is not None:
-        s.masked_fill_(~candidates.unsqueeze(0), -torch.inf)
-    k = min(k, s.shape[1])
-    if generator is not None:
-        s = break_ties(s, generator)
-    vals, idx = torch.topk(s, k, dim=1, sorted=True)
+    are left to ``torch.topk``.
+
+    Tie-breaking costs no extra pass over the full matrix: a float32 top-``2k`` window is taken
+    first; where the ``k``-th score is strictly above the window's last one, every item tied with
+    any of the top ``k`` lies inside the window, so jittering the window and re-sorting it gives
+    exactly the ranking that jittering all items would. Only rows whose ties run past the window
+    (e.g. a model that scores everything 0) fall back to jittering their full row.
+    """
+    s = _masked_scores(scores, mask, candidates)
+    n = s.shape[1]
+    k = min(k, n)
+    if generator is None or k == 0:
+        vals, idx = torch.topk(s, k, dim=1, sorted=True)
+        return idx, torch.isfinite(vals)
+    w = min(n, 2 * k + 8)
+    wv, wi = torch.topk(s, w, dim=1, sorted=True)
+    jit = break_ties(wv, generator)
+    kth = wv[:, k - 1]
+    if w < n:
+        # ties past the window (a finite k-th score equal to the window's last one)
+        spill = torch.isfinite(kth) & (wv[:, -1] == kth)
+    else:
+        spill = torch.zeros_like(kth, dtype=torch.bool)
+    order = torch.argsort(jit, dim=1, descending=True)[:, :k]
+    idx = wi.gather(1, order)
+    vals = wv.gather(1, order)
+    rows = torch.nonzero(spill).flatten()
+    if rows.numel():
+        full = break_ties(s[rows], generator)
+        fv, fi = torch.topk(full, k, dim=1, sorted=True)
+        idx[rows] = fi
+        vals[rows] = fv.to(vals.dtype)
     return idx, torch.isfinite(vals)
 
 
@@ -137,13 +208,16 @@ def evaluate(
     metrics: Sequence[Metric],
     *,
     catalog: Sequence[Coverage] = (),
-    batch_size: int = 1024,
+    batch_size: int | None = None,
     tie_seed: int | None = 0,
+    progress: bool = False,
 ) -> EvalResult:
     """Evaluate ``score`` on ``task``: one row per task user, never dropping any.
 
     Score ties are broken at random from ``tie_seed`` (for tied scores the result can depend on
-    ``batch_size``); ``None`` leaves ties to ``torch.topk`` (in practice: by item index)."""
+    ``batch_size``); ``None`` leaves ties to ``torch.topk`` (in practice: by item index).
+    ``batch_size=None`` picks it from the catalog size (:func:`auto_batch_size`); ``progress``
+    shows a progress bar on stderr when there is more than one batch."""
     if not metrics:
         raise ValueError("evaluate needs at least one metric")
     kmax = max([m.k for m in metrics] + [c.k for c in catalog])
@@ -154,6 +228,16 @@ def evaluate(
     tops: list[torch.Tensor] = []
     valids: list[torch.Tensor] = []
     users = np.asarray(task.users, dtype=np.int64)
+    n_rel = task.targets[users].getnnz(axis=1).astype(np.int64)
+    if batch_size is None:
+        batch_size = auto_batch_size(task.n_items)
+    bar = None
+    if progress and len(users) > batch_size:
+        from tqdm import tqdm
+
+        bar = tqdm(
+            total=len(users), desc=f"eval {task.name}", unit="user", leave=False, mininterval=2.0
+        )
     for start in range(0, len(users), batch_size):
         ub = users[start : start + batch_size]
         with torch.no_grad():
@@ -165,23 +249,26 @@ def evaluate(
         items, valid = topk_masked(
             s,
             kmax,
-            mask=_rows_dense(task.mask, ub),
+            mask=_rows_coo(task.mask, ub),
             candidates=cand,
             generator=gen,
         )
-        rel = _rows_dense(task.targets, ub)
-        hits = rel.gather(1, items) & valid
+        hits = _hits_sparse(task.targets, ub, items) & valid
         batch = RankedBatch(
             items=items,
             valid=valid,
             hits=hits,
-            n_relevant=rel.sum(1),
+            n_relevant=torch.from_numpy(n_rel[start : start + batch_size]),
             cold=None if cold is None else cold[items],
         )
         for m in metrics:
             values[m.label].append(m.compute(batch))
         tops.append(items)
         valids.append(valid)
+        if bar is not None:
+            bar.update(len(ub))
+    if bar is not None:
+        bar.close()
     frame = pd.DataFrame({"user": users})
     for label, parts in values.items():
         frame[label] = torch.cat(parts).numpy() if parts else np.zeros(0)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -33,6 +33,7 @@ PROTOCOL_SPLITS = {
     "temporal": "temporal",
     "cold-item": "cold-item",
     "cold-user": "cold-user",
+    "given": "given",
 }
 
 
@@ -50,7 +51,13 @@ class CompareOptions:
     max_seconds: float | None = None
     device: str = "cpu"
     n_boot: int = 1000
-    eval_batch_size: int = 1024
+    eval_batch_size: int | None = None
+    #: given protocol without a validation part: share of train carved out for validation
+    valid_share: float = 0.0
+    #: validate trained models on this many sampled validation users (None: all of them)
+    valid_users: int | None = None
+    #: progress bar on stderr while evaluating
+    eval_progress: bool = False
 
     def __post_init__(self) -> None:
         from kgrec.models import MODELS
@@ -70,6 +77,12 @@ class CompareOptions:
         if not self.ks or min(self.ks) < 1:
             raise SpecError(f"cutoffs must be >= 1, got {list(self.ks)}", key="ks")
         parse_metric(self.primary)
+        if not 0.0 <= self.valid_share < 1.0:
+            raise SpecError(
+                f"valid_share must be in [0, 1), got {self.valid_share}", key="valid_share"
+            )
+        if self.valid_users is not None and self.valid_users < 1:
+            raise SpecError(f"valid_users must be >= 1, got {self.valid_users}", key="valid_users")
         if self.epochs is not None and self.epochs < 1:
             raise SpecError(f"epochs must be >= 1, got {self.epochs}", key="epochs")
 
@@ -180,6 +193,17 @@ class Comparison:
         return pd.DataFrame(out)
 
 
+def sample_users(task: RankingTask, n: int | None, seed: int) -> RankingTask:
+    """``task`` restricted to ``n`` users drawn without replacement (seeded); ``task`` itself when
+    ``n`` is ``None`` or not smaller than its user count. For cheap per-epoch validation."""
+    if n is None or len(task.users) <= n:
+        return task
+    rng = np.random.default_rng([int(seed), 17])
+    users = np.sort(rng.choice(task.users, size=int(n), replace=False))
+    note = f"validation on {n:,} of {len(task.users):,} users sampled with seed {seed}"
+    return replace(task, users=users, notes=(*task.notes, note))
+
+
 def validator(task: RankingTask, metric: Metric) -> Callable[[Any], float]:
     """The validation callback of trained models: mean ``metric`` of a model on ``task``
     (continuous scores, so no random tie-breaking)."""
@@ -212,12 +236,16 @@ def compare(
     protocols: list[dict[str, Any]] = []
     training: list[dict[str, Any]] = []
     for seed in options.seeds:
-        split = make_split(pos, PROTOCOL_SPLITS[options.protocol], seed=int(seed))
+        kw = {"valid_share": options.valid_share} if options.protocol == "given" else {}
+        split = make_split(pos, PROTOCOL_SPLITS[options.protocol], seed=int(seed), **kw)
         proto: Protocol = build_protocol(split)
         protocols.append({"seed": int(seed), **proto.describe()})
         train = split.train_matrix()
 
-        validate = validator(proto.valid, valid_metric)  # early stopping, blend weights, ...
+        # early stopping, blend weights, ...; none without validation users (given split
+        # without a validation part: fixed epochs, last weights)
+        vtask = sample_users(proto.valid, options.valid_users, int(seed))
+        validate = validator(vtask, valid_metric) if len(vtask.users) else None
 
         for name in options.models:
             if progress is not None:
@@ -235,6 +263,7 @@ def compare(
                     metrics,
                     catalog=catalog,
                     batch_size=options.eval_batch_size,
+                    progress=options.eval_progress,
                 )
                 long = res.per_user.melt(id_vars="user", var_name="metric", value_name="value")
                 long.insert(0, "model", name)

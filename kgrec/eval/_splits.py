@@ -17,6 +17,12 @@ Four protocols:
 * ``cold-user``: ``cold_share`` of the users are held out with all their interactions (half for
   validation, half for test); each held-out user's interactions get a seeded reveal order, so that
   at test time the first ``k`` can be shown to the model and the rest are targets.
+* ``given``: the parts come with the data (a ``split`` column: KGAT/KGIN ``train.txt``/
+  ``test.txt``, RecBole ``.train.inter``/``.valid.inter``/``.test.inter``, split files named on
+  the command line), so published tables can be reproduced on their own split. Without a
+  validation part, ``valid_share`` > 0 carves a seeded per-user validation slice out of train;
+  otherwise there is no validation (trained models run their configured epochs and keep the last
+  weights).
 
 A :class:`Split` stores one row per positive interaction (user index, item index, part) plus the
 vocabularies, so it can be saved next to a graph and reloaded exactly (``.npz`` without pickle and a
@@ -43,7 +49,18 @@ TRAIN, VALID, TEST = 0, 1, 2
 PART_NAMES = ("train", "valid", "test")
 #: item_role / user_role codes
 WARM, COLD_VALID, COLD_TEST = 0, 1, 2
-PROTOCOLS = ("random", "temporal", "cold-item", "cold-user")
+PROTOCOLS = ("random", "temporal", "cold-item", "cold-user", "given")
+#: accepted values of a ``split`` column -> part code
+PART_VALUES = {
+    "train": TRAIN,
+    "training": TRAIN,
+    "valid": VALID,
+    "val": VALID,
+    "validation": VALID,
+    "dev": VALID,
+    "test": TEST,
+    "testing": TEST,
+}
 _FORMAT = "kgrec.split/1"
 
 
@@ -60,9 +77,29 @@ class Positives:
     item: np.ndarray
     timestamp: np.ndarray | None = None
     notes: tuple[str, ...] = ()
+    #: given split part per row (0 train, 1 valid, 2 test) when the data carry a split column
+    part: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.user)
+
+
+def _parts_of(values: np.ndarray, source: str | None) -> np.ndarray:
+    """Part codes of a ``split`` column; an unknown value is an error naming it and its row."""
+    low = pd.Series(values).astype(str).str.strip().str.lower()
+    codes = low.map(PART_VALUES)
+    bad = codes.isna().to_numpy()
+    if bad.any():
+        r = int(np.flatnonzero(bad)[0])
+        raise DataError(
+            f"split value {values[r]!r} is not one of {sorted(PART_VALUES)} "
+            f"({int(bad.sum())} such row(s))",
+            path=source,
+            line=r + 1,
+            column="split",
+            unit="row",
+        )
+    return codes.to_numpy(np.int8)
 
 
 def positives(
@@ -98,6 +135,9 @@ def positives(
     uvocab = users or Vocabulary.from_unique(frame["user"], node_type="user")
     ivocab = items or Vocabulary.from_unique(frame["item"], node_type="item")
     ts = frame["timestamp"].to_numpy(np.float64) if "timestamp" in frame.columns else None
+    part = None
+    if "split" in frame.columns:
+        part = _parts_of(frame["split"].to_numpy(), dataset.interactions.source)
     return Positives(
         users=uvocab,
         items=ivocab,
@@ -105,6 +145,7 @@ def positives(
         item=ivocab.indices(frame["item"].to_numpy()),
         timestamp=ts,
         notes=tuple(notes),
+        part=part,
     )
 
 
@@ -478,6 +519,56 @@ def cold_user_split(
     )
 
 
+def given_split(pos: Positives, *, seed: int = 2020, valid_share: float = 0.0) -> Split:
+    """The split the data came with (``pos.part``); see the module docstring.
+
+    ``valid_share`` (0 <= share < 1) is used only when there is no validation part: that share of
+    each user's training interactions becomes validation, in a seeded random order, with
+    RecBole's per-user counts (rounded down, but one row for a user with at least two training
+    rows whose share is below one)."""
+    if pos.part is None:
+        raise DataError(
+            "protocol 'given' needs the split to come with the data: a 'split' column "
+            "(train/valid/test), KGAT/KGIN train.txt/test.txt, RecBole NAME.train.inter/"
+            "NAME.valid.inter/NAME.test.inter, or --split-files train=... test=..."
+        )
+    if not 0.0 <= float(valid_share) < 1.0:
+        raise DataError(f"valid_share must be in [0, 1), got {valid_share}")
+    part = pos.part.astype(np.int8).copy()
+    if not (part == TRAIN).any() or not (part == TEST).any():
+        raise DataError(
+            f"the given split needs train and test rows; it has {PART_NAMES[0]}="
+            f"{int((part == TRAIN).sum())}, {PART_NAMES[2]}={int((part == TEST).sum())}"
+        )
+    notes = list(pos.notes)
+    params: dict[str, Any] = {"source": "given", "valid_share": float(valid_share)}
+    has_valid = bool((part == VALID).any())
+    if has_valid:
+        notes.append("validation: the given validation part")
+    elif valid_share > 0:
+        tr = np.flatnonzero(part == TRAIN)
+        order = tr[_randperm(len(tr), seed)]
+        r = _ratio_parts(
+            pos.user[order],
+            np.arange(len(order)),
+            (1 - valid_share, valid_share, 0.0),
+            len(pos.users),
+        )
+        part[order[r == 1]] = VALID
+        notes.append(
+            f"validation: {int((part == VALID).sum()):,} rows ({valid_share:.0%} of each user's "
+            f"training rows, seed {seed}) carved out of the given train part"
+        )
+    else:
+        notes.append(
+            "no validation part: trained models run their configured epochs and keep the last "
+            "weights (no early stopping)"
+        )
+    return Split(
+        "given", pos.users, pos.items, pos.user, pos.item, part, seed, params, notes=tuple(notes)
+    )
+
+
 def make_split(pos: Positives, protocol: str, *, seed: int = 2020, **kwargs: Any) -> Split:
     """Split ``pos`` by protocol name (``random``/``warm``, ``temporal``, ``cold-item``, ``cold-user``)."""
     table = {
@@ -486,6 +577,7 @@ def make_split(pos: Positives, protocol: str, *, seed: int = 2020, **kwargs: Any
         "temporal": temporal_split,
         "cold-item": cold_item_split,
         "cold-user": cold_user_split,
+        "given": given_split,
     }
     try:
         fn = table[protocol]

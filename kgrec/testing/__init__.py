@@ -1,5 +1,6 @@
 """Test helpers that ship with kgrec: synthetic data and reusable contract-test mixins."""
 
+from kgrec.testing._kgat import kgat_like_lists, write_kgat_like
 from kgrec.testing._synthetic import synthetic_dataset, synthetic_matrix
 
 __all__ = [
@@ -7,8 +8,10 @@ __all__ = [
     "RecommenderContract",
     "TextEncoderContract",
     "clustered_vectors",
+    "kgat_like_lists",
     "synthetic_dataset",
     "synthetic_matrix",
+    "write_kgat_like",
 ]
 
 

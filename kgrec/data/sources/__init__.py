@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kgrec.data._dataset import Dataset
-from kgrec.data.sources import amazon, lastfm, ml100k
+from kgrec.data.sources import amazon, kgat, lastfm, ml100k
 from kgrec.data.sources._atomic import load_atomic_dir
 from kgrec.errors import DataError
 
@@ -42,6 +42,13 @@ DATASETS: dict[str, DatasetSource] = {
         amazon.load,
         needs_path=True,
     ),
+    "kgat": DatasetSource(
+        "kgat",
+        "KGAT/KGIN split files (train.txt, test.txt, optional valid.txt: 'user item item ...' "
+        "lines, e.g. amazon-book), read from a local directory; the split is kept",
+        kgat.load,
+        needs_path=True,
+    ),
 }
 
 
@@ -64,6 +71,8 @@ def load_dataset(name_or_path: str | Path, *, path: str | Path | None = None) ->
         return src.load(Path(path) if path is not None else None)
     p = Path(name_or_path)
     if p.is_dir():
+        if kgat.kgat_files(p) and not any(p.glob("*.inter")):
+            return kgat.load(p)
         return load_atomic_dir(p)
     raise DataError(
         f"{str(name_or_path)!r} is neither a registered dataset {sorted(DATASETS)} "
