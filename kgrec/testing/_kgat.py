@@ -36,7 +36,7 @@ def kgat_like_lists(
         w = pop * np.where(item_group == g, 8.0, 1.0)
         n = int(np.clip(rng.poisson(per_user - 3) + 3, 3, n_items - 1))
         items = rng.choice(n_items, size=n, replace=False, p=w / w.sum())
-        n_test = max(1, int(round(test_share * n)))
+        n_test = max(1, round(test_share * n))
         test.append(np.sort(items[:n_test]))
         train.append(np.sort(items[n_test:]))
     return train, test

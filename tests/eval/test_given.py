@@ -85,7 +85,7 @@ def test_unknown_split_value_names_the_row() -> None:
     ds = synthetic_dataset(20, 12)
     ds.interactions.frame["split"] = "train"
     ds.interactions.frame.loc[3, "split"] = "holdout"
-    with pytest.raises(DataError, match="row 4.*'holdout'"):
+    with pytest.raises(DataError, match=r"row 4.*'holdout'"):
         positives(ds)
 
 
