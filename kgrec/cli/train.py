@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 import time
 from pathlib import Path
 
@@ -11,6 +13,31 @@ import click
 from kgrec.cli.compare import settings_options
 from kgrec.cli.models import MODEL_HELP
 from kgrec.errors import SpecError
+
+
+def _launch(nproc: int) -> None:
+    """Run this very command again under torchrun with ``nproc`` processes (``--nproc`` dropped)."""
+    import subprocess
+
+    args = list(sys.argv[2:]) if len(sys.argv) > 1 and sys.argv[1] == "train" else sys.argv[1:]
+    keep: list[str] = []
+    skip = False
+    for a in args:
+        if skip:
+            skip = False
+            continue
+        if a == "--nproc":
+            skip = True
+            continue
+        if a.startswith("--nproc="):
+            continue
+        keep.append(a)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    cmd += [f"--nproc-per-node={nproc}", "-m", "kgrec.cli", "train", *keep]
+    click.echo("launching: " + " ".join(cmd), err=True)
+    rc = subprocess.call(cmd)
+    if rc:
+        raise SystemExit(rc)
 
 
 @click.command("train")
@@ -24,10 +51,18 @@ from kgrec.errors import SpecError
 )
 @click.option(
     "--protocol",
-    type=click.Choice(["warm", "temporal", "cold-item", "cold-user"]),
+    type=click.Choice(["warm", "temporal", "cold-item", "cold-user", "given"]),
     default="warm",
     show_default=True,
     help="Split protocol (see `kgrec compare --help`).",
+)
+@click.option(
+    "--nproc",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Data-parallel training in N processes (torch.distributed: gloo on CPU, nccl on GPU), "
+    "started through torchrun; the same as `torchrun --nproc-per-node N -m kgrec.cli train ...`.",
 )
 @click.option("--seed", type=int, default=2020, show_default=True, help="Split and training seed.")
 @click.option(
@@ -71,6 +106,7 @@ def train(
     sets: tuple[str, ...],
     config_file: str | None,
     help_config: bool,
+    nproc: int,
 ) -> None:
     """Train one recommender on SPEC_OR_DATASET and evaluate it under the protocol.
 
@@ -89,6 +125,9 @@ def train(
         return
     if spec_or_dataset is None:
         raise click.UsageError("Missing argument 'SPEC_OR_DATASET'.")
+    if nproc > 1 and "WORLD_SIZE" not in os.environ:
+        _launch(nproc)
+        return
     if out_dir is None:
         raise click.UsageError("Missing option '--out'.")
     from kgrec.cli import elapsed
@@ -123,7 +162,12 @@ def train(
                 f"{split_path} holds a different split (protocol {old.protocol}, seed "
                 f"{old.seed}); use another --out or --no-resume"
             )
-    split.save(split_path)
+    from kgrec.train._distributed import init_from_env, is_main
+
+    init_from_env(device)
+    main_rank = is_main()  # under torchrun only rank 0 writes files
+    if main_rank:
+        split.save(split_path)
     proto = build_protocol(split)
     context = ModelContext(dataset=ds, positives=pos, spec=spec)
     settings = load_settings((model_name,), sets, config_file)
@@ -132,7 +176,10 @@ def train(
         model.options = model.options.replace(
             checkpoint_dir=str(out / "checkpoint"), resume=resume, progress=False
         )
-    validate = validator(proto.valid, parse_metric(options.primary))
+    # no validation users (given split without a validation part): fixed epochs, last weights
+    validate = (
+        validator(proto.valid, parse_metric(options.primary)) if len(proto.valid.users) else None
+    )
     if progress:
         from kgrec.train import epoch_reporter
 
@@ -143,6 +190,8 @@ def train(
             model.fit(split.train_matrix(), validate=validate)
     else:
         model.fit(split.train_matrix(), validate=validate)
+    if not main_rank:
+        return
     metrics = default_metrics(options.ks)
     results = {}
     for task in proto.tests:

@@ -24,6 +24,8 @@ from torch import nn
 
 from kgrec._atomic import atomic_path
 from kgrec.errors import KgrecError
+from kgrec.train._distributed import sync_gradients, world
+from kgrec.train._optim import make_optimizer
 from kgrec.train._options import TrainingOptions
 from kgrec.train._progress import report_epoch
 
@@ -90,9 +92,8 @@ def train_loop(
         raise KgrecError(f"{type(model).__name__} has no loss(batch) method to train")
     device = torch.device(options.device)
     model.to(device)
-    opt = optimizer or torch.optim.Adam(
-        model.parameters(), lr=options.lr, weight_decay=options.weight_decay
-    )
+    opt = optimizer or make_optimizer(model, options.lr, options.weight_decay)
+    rank, n_procs = world()  # data-parallel under torchrun: see kgrec.train._distributed
     start_epoch, best, best_epoch, bad = 0, -math.inf, -1, 0
     best_state: dict[str, torch.Tensor] | None = None
     history: list[dict[str, float]] = []
@@ -131,6 +132,8 @@ def train_loop(
             if not torch.isfinite(loss):
                 raise KgrecError(f"training loss became {loss.item()} at epoch {epoch}")
             loss.backward()
+            if n_procs > 1:
+                sync_gradients(model, getattr(sampler, "weight", 1.0 / n_procs))
             opt.step()
             total += float(loss.detach())
             n += 1
@@ -169,7 +172,7 @@ def train_loop(
         over_budget = (
             options.max_seconds is not None and time.perf_counter() - t0 > options.max_seconds
         )
-        if ckpt is not None:
+        if ckpt is not None and rank == 0:
             _save_checkpoint(
                 ckpt,
                 {

@@ -36,6 +36,10 @@ class TrainingOptions:
     checkpoint_dir: str | None = None
     resume: bool = False
     progress: bool = False
+    #: large data: at most this many mini-batches per epoch (None: no cap). The batch grows to
+    #: ``ceil(n_interactions / max_steps_per_epoch)`` and the learning rate with the square root
+    #: of the batch ratio (the usual rule for Adam); small data keep ``batch_size`` and ``lr``.
+    max_steps_per_epoch: int | None = None
 
     def __post_init__(self) -> None:
         checks = [
@@ -50,6 +54,11 @@ class TrainingOptions:
             ("valid_metric", "@" in self.valid_metric, "must look like NAME@K, e.g. NDCG@20"),
             ("device", self.device.split(":")[0] in ("cpu", "cuda", "mps"), "cpu, cuda[:n] or mps"),
             ("max_seconds", self.max_seconds is None or self.max_seconds > 0, "must be > 0"),
+            (
+                "max_steps_per_epoch",
+                self.max_steps_per_epoch is None or self.max_steps_per_epoch >= 1,
+                "must be >= 1",
+            ),
         ]
         for key, ok, msg in checks:
             if not ok:
@@ -70,3 +79,12 @@ class TrainingOptions:
 
     def replace(self, **changes: Any) -> TrainingOptions:
         return replace(self, **changes)
+
+    def scaled(self, n_interactions: int) -> TrainingOptions:
+        """These options with batch size and learning rate scaled to ``n_interactions`` training
+        rows (see ``max_steps_per_epoch``); unchanged when the cap is not reached."""
+        cap = self.max_steps_per_epoch
+        if cap is None or -(-int(n_interactions) // self.batch_size) <= cap:
+            return self
+        batch = -(-int(n_interactions) // cap)
+        return replace(self, batch_size=batch, lr=self.lr * (batch / self.batch_size) ** 0.5)

@@ -14,6 +14,7 @@ from torch import nn
 
 from kgrec.models._base import LearnedVectorsMixin, ModelConfig, Recommender, Validator
 from kgrec.train import BPRSampler, TrainingOptions, TrainResult, seed_everything, train_loop
+from kgrec.train._distributed import ShardedSampler, init_from_env
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +57,24 @@ class EmbeddingRecommender(LearnedVectorsMixin, Recommender):
 
     def fit(self, train: sp.spmatrix, *, validate: Validator | None = None) -> Self:
         m = self._start_fit(train)
-        opts = self.options
+        opts = self.options.scaled(m.nnz)
+        if opts is not self.options:
+            log.info(
+                "%s: %d training rows -> batch %d, lr %.3g (max %d steps per epoch)",
+                self.name,
+                m.nnz,
+                opts.batch_size,
+                opts.lr,
+                opts.max_steps_per_epoch,
+            )
+        self.fit_options_ = opts
         seed_everything(opts.seed)
         module = self._build_module(m)
         self.module_ = module
-        sampler = BPRSampler(m, batch_size=opts.batch_size, seed=opts.seed, device=opts.device)
+        sampler: Any = BPRSampler(m, batch_size=opts.batch_size, seed=opts.seed, device=opts.device)
+        rank, size = init_from_env(opts.device)
+        if size > 1:  # data-parallel: this rank's rows of every global batch
+            sampler = ShardedSampler(sampler, rank, size)
 
         def _validate() -> float:
             self._refresh_vectors()
@@ -85,6 +99,9 @@ class EmbeddingRecommender(LearnedVectorsMixin, Recommender):
 
     def _extra_meta(self) -> dict[str, Any]:
         out: dict[str, Any] = {"training": self.options.to_dict()}
+        used = getattr(self, "fit_options_", None)
+        if used is not None and used is not self.options:
+            out["training_scaled"] = used.to_dict()
         if self.result_ is not None:
             out["train_result"] = self.result_.to_dict()
         return out

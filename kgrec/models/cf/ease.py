@@ -11,6 +11,7 @@ Steck, "Embarrassingly Shallow Autoencoders for Sparse Data", WWW 2019::
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Self
 
 import numpy as np
@@ -33,6 +34,23 @@ class EASEConfig(ModelConfig):
         self._require("max_items", self.max_items >= 1, "max_items must be >= 1")
 
 
+def ease_memory_bytes(n_items: int) -> int:
+    """Peak memory of :meth:`EASE.fit`: the dense float64 Gram matrix and its inverse, one
+    float64 temporary of the same size and the float32 weights (``3.5 * 8 * n^2`` bytes)."""
+    return int(3.5 * 8 * int(n_items) ** 2)
+
+
+def available_memory_bytes() -> int | None:
+    """``MemAvailable`` from ``/proc/meminfo`` (Linux), else ``None`` (no check)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
 class EASE(Recommender):
     """Closed-form item-item model."""
 
@@ -46,6 +64,15 @@ class EASE(Recommender):
             raise DataError(
                 f"EASE on {n:,} items needs a dense {n:,}x{n:,} inverse; raise max_items if "
                 "you mean it"
+            )
+        need = ease_memory_bytes(n)
+        avail = available_memory_bytes()
+        if avail is not None and need > avail:
+            raise DataError(
+                f"EASE on {n:,} items needs about {need / 2**30:.1f} GiB (dense {n:,}x{n:,} "
+                f"float64 Gram matrix, its inverse and the float32 weights) but only "
+                f"{avail / 2**30:.1f} GiB of memory is available; use itemknn, or a machine "
+                "with more memory"
             )
         g = torch.from_numpy((m.T @ m).toarray().astype(np.float64))
         g += self.config.reg * torch.eye(n, dtype=torch.float64)

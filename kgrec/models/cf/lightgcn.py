@@ -101,9 +101,11 @@ class LightGCN(EmbeddingRecommender):
     name = "lightgcn"
     config_class = LightGCNConfig
     #: larger batches and learning rate than RecBole's (2048, 1e-3): converges in ~100 epochs
-    #: instead of > 300; min_epochs keeps early stopping out of the initial dip
+    #: instead of > 300; min_epochs keeps early stopping out of the initial dip. Every step
+    #: propagates the whole graph, so on large data (> 262k training rows) the batch grows
+    #: instead of the number of steps (max_steps_per_epoch)
     default_options = TrainingOptions(
-        epochs=300, batch_size=8192, lr=1e-2, patience=10, min_epochs=30
+        epochs=300, batch_size=8192, lr=1e-2, patience=10, min_epochs=30, max_steps_per_epoch=32
     )
 
     def _build_module(self, train: sp.csr_matrix) -> nn.Module:

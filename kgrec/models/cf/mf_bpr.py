@@ -39,8 +39,9 @@ class MFModule(nn.Module):
 
     def __init__(self, n_users: int, n_items: int, dim: int, reg: float = 0.0) -> None:
         super().__init__()
-        self.user = nn.Embedding(n_users, dim)
-        self.item = nn.Embedding(n_items, dim)
+        # sparse gradients: the optimiser updates only the rows a batch touched (SparseAdam)
+        self.user = nn.Embedding(n_users, dim, sparse=True)
+        self.item = nn.Embedding(n_items, dim, sparse=True)
         nn.init.xavier_normal_(self.user.weight)
         nn.init.xavier_normal_(self.item.weight)
         self.reg = reg
@@ -65,7 +66,11 @@ class MFBPR(EmbeddingRecommender):
 
     name = "mf"
     config_class = MFConfig
-    default_options = TrainingOptions(epochs=100, batch_size=2048, lr=1e-3, patience=10)
+    #: max_steps_per_epoch: on large data (> 262k training rows) the batch grows instead of the
+    #: number of steps; ml-100k-sized data keep batch 2048 and lr 1e-3
+    default_options = TrainingOptions(
+        epochs=100, batch_size=2048, lr=1e-3, patience=10, max_steps_per_epoch=128
+    )
 
     def _build_module(self, train: sp.csr_matrix) -> nn.Module:
         return MFModule(train.shape[0], train.shape[1], self.config.dim, self.config.reg)

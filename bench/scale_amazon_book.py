@@ -1,0 +1,200 @@
+"""amazon-book (KGAT/KGIN preprocessing) on its published train/test split: fit time, time per
+epoch, evaluation time, peak memory, Recall@20 / NDCG@20 per model, against the published table.
+
+Data: ``--data DIR`` with ``train.txt``/``test.txt`` (``user item item ...`` lines; in this project
+``../shared/data/amazon-book-kgat``). 70,679 users, 24,915 items, 652,514 train and 193,920 test
+interactions. Published on this split (KGIN paper, Table 2, all-item ranking with training items
+masked, no validation set): MF 0.1300 / 0.0678, CKE 0.1342 / 0.0698, KGAT 0.1487 / 0.0799,
+KGIN 0.1687 / 0.0915 (Recall@20 / NDCG@20).
+
+Model selection (said per model in the JSON): the trained models (mf, lightgcn) early-stop on
+NDCG@20 of a validation slice carved out of train (``--valid-share``, seeded, per user; sampled
+to ``--valid-users`` users per epoch) and are evaluated with the weights of their best
+validation epoch. With ``--valid-share 0`` they run ``--epochs`` epochs and keep the last weights.
+pop / itemknn have nothing to select.
+
+Each model runs in its own process (``--models mf`` ...) so that peak memory (``ru_maxrss``) is the
+model's own; results are merged into ``--out`` (atomic write). ``--profile-epoch`` times one MF
+epoch with dense Adam (the old default) and with sparse embeddings + SparseAdam (the new one).
+Every timing carries ``os.getloadavg()``: the machine is shared.
+
+Usage: OMP_WAIT_POLICY=PASSIVE nice -n 5 python bench/scale_amazon_book.py \\
+    --data ../shared/data/amazon-book-kgat --models pop,itemknn,mf [--profile-epoch]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shlex
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from kgrec._atomic import atomic_write_text
+from kgrec.data.sources import kgat
+from kgrec.eval import positives
+from kgrec.eval._metrics import NDCG, Recall
+from kgrec.eval._protocol import build_protocol
+from kgrec.eval._rank import evaluate
+from kgrec.eval._runner import CompareOptions, make_model, sample_users, validator
+from kgrec.eval._splits import make_split
+
+PUBLISHED = {
+    "mf": {"Recall@20": 0.1300, "NDCG@20": 0.0678},
+    "cke": {"Recall@20": 0.1342, "NDCG@20": 0.0698},
+    "kgat": {"Recall@20": 0.1487, "NDCG@20": 0.0799},
+    "kgin": {"Recall@20": 0.1687, "NDCG@20": 0.0915},
+}
+
+
+def _peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _load(args: argparse.Namespace, valid_share: float):
+    ds = kgat.load(args.data)
+    pos = positives(ds)
+    split = make_split(pos, "given", seed=args.seed, valid_share=valid_share)
+    return split, build_protocol(split)
+
+
+def profile_epoch(args: argparse.Namespace) -> dict[str, Any]:
+    """One full MF epoch (batch 2048, the pre-scaling default) with dense Adam and sparse Adam."""
+    from kgrec.models.cf.mf_bpr import MFModule
+    from kgrec.train import BPRSampler
+    from kgrec.train._optim import make_optimizer
+
+    split, _ = _load(args, 0.0)
+    m = split.train_matrix()
+    out: dict[str, Any] = {}
+    for name, sparse in (("dense_adam", False), ("sparse_adam", True)):
+        torch.manual_seed(0)
+        mod = MFModule(*m.shape, 64)
+        mod.user.sparse = mod.item.sparse = sparse
+        opt = make_optimizer(mod, 1e-3)
+        sampler = BPRSampler(m, batch_size=2048, seed=0)
+        load0 = os.getloadavg()
+        t0, c0 = time.perf_counter(), time.process_time()
+        for b in sampler.batches(0):
+            opt.zero_grad(set_to_none=True)
+            loss = mod.loss(b)
+            loss.backward()
+            opt.step()
+        out[name] = {
+            "optimizer": type(opt).__name__,
+            "steps": len(sampler),
+            "epoch_wall_s": time.perf_counter() - t0,
+            "epoch_cpu_s": time.process_time() - c0,
+            "loadavg_before": load0,
+            "loadavg_after": os.getloadavg(),
+        }
+    out["cpu_speedup"] = out["dense_adam"]["epoch_cpu_s"] / out["sparse_adam"]["epoch_cpu_s"]
+    return out
+
+
+def run_model(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    trained = name in ("mf", "lightgcn", "hybrid")
+    share = args.valid_share if trained else 0.0
+    split, proto = _load(args, share)
+    train = split.train_matrix()
+    opts = CompareOptions(models=(name,), epochs=args.epochs, max_seconds=args.max_seconds)
+    model = make_model(name, args.seed, opts)
+    validate = None
+    if trained and len(proto.valid.users):
+        validate = validator(sample_users(proto.valid, args.valid_users, args.seed), NDCG(20))
+    load0 = os.getloadavg()
+    t0, c0 = time.perf_counter(), time.process_time()
+    model.fit(train, validate=validate)
+    fit_s, fit_cpu = time.perf_counter() - t0, time.process_time() - c0
+    load1 = os.getloadavg()
+    t1, c1 = time.perf_counter(), time.process_time()
+    res = evaluate(model.score, proto.tests[0], [Recall(20), NDCG(20)], tie_seed=0)
+    eval_s, eval_cpu = time.perf_counter() - t1, time.process_time() - c1
+    row: dict[str, Any] = {
+        "fit_s": fit_s,
+        "fit_cpu_s": fit_cpu,
+        "eval_s": eval_s,
+        "eval_cpu_s": eval_cpu,
+        "eval_users": len(proto.tests[0].users),
+        "loadavg_fit_start": load0,
+        "loadavg_eval_start": load1,
+        "loadavg_end": os.getloadavg(),
+        "peak_rss_mib": _peak_mib(),
+        "threads": torch.get_num_threads(),
+        "metrics": {k: float(v) for k, v in res.mean().items()},
+        "selection": (
+            "nothing to select"
+            if not trained
+            else (
+                f"early stopping on NDCG@20 of a {share:.0%} validation slice of train "
+                f"({args.valid_users} sampled users per epoch); best-epoch weights"
+                if validate is not None
+                else f"no validation: {args.epochs} epochs, last weights"
+            )
+        ),
+    }
+    result = getattr(model, "result_", None)
+    if result is not None:
+        hist = result.history
+        row["train_result"] = result.to_dict()
+        row["epoch_s"] = result.wall_s / max(1, result.epochs_run)
+        row["valid_curve"] = [h.get("valid") for h in hist]
+        used = getattr(model, "fit_options_", None)
+        if used is not None:
+            row["batch_size"], row["lr"] = used.batch_size, used.lr
+        row["stopped_by"] = (
+            "early stopping"
+            if result.stopped_early
+            and (args.max_seconds is None or result.wall_s < args.max_seconds)
+            else ("time cap" if result.stopped_early else "epoch cap")
+        )
+    return row
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", required=True, type=Path)
+    ap.add_argument("--models", default="pop,itemknn,mf")
+    ap.add_argument("--out", type=Path, default=Path("bench/results/scale_amazon_book.json"))
+    ap.add_argument("--seed", type=int, default=2020)
+    ap.add_argument("--epochs", type=int, default=None)
+    ap.add_argument("--max-seconds", type=float, default=None)
+    ap.add_argument("--valid-share", type=float, default=0.1)
+    ap.add_argument("--valid-users", type=int, default=10_000)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--profile-epoch", action="store_true")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    out = json.loads(args.out.read_text()) if args.out.is_file() else {"models": {}}
+    out["data"] = str(args.data)
+    out["published"] = PUBLISHED
+    out.setdefault("commands", []).append(
+        "OMP_WAIT_POLICY=PASSIVE python " + " ".join(shlex.quote(a) for a in sys.argv)
+    )
+    out["machine"] = {"cpus": os.cpu_count(), "torch": torch.__version__}
+    if args.profile_epoch:
+        out["mf_epoch_profile"] = {**profile_epoch(args), "date": datetime.now(UTC).isoformat()}
+        atomic_write_text(args.out, json.dumps(out, indent=1))
+    for name in [m for m in args.models.split(",") if m]:
+        row = run_model(name, args)
+        row["date"] = datetime.now(UTC).isoformat()
+        row["command"] = out["commands"][-1]
+        if name in PUBLISHED:
+            pub = PUBLISHED[name]["Recall@20"]
+            row["recall20_vs_published"] = row["metrics"]["Recall@20"] / pub - 1.0
+        out["models"][name] = row
+        print(name, json.dumps({k: row[k] for k in ("fit_s", "eval_s", "metrics")}), flush=True)
+        atomic_write_text(args.out, json.dumps(out, indent=1, default=float))
+    np.seterr(all="ignore")
+
+
+if __name__ == "__main__":
+    main()
