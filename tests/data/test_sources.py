@@ -54,7 +54,7 @@ def test_local_dataset_without_path_is_a_clear_error():
         load_dataset("lastfm-hetrec")
     with pytest.raises(DataError, match="neither a registered dataset"):
         load_dataset("no-such-dataset")
-    assert set(DATASETS) == {"ml-100k", "lastfm-hetrec", "amazon-instruments"}
+    assert set(DATASETS) == {"ml-100k", "lastfm-hetrec", "amazon-instruments", "kgat"}
 
 
 def test_atomic_directory_round_trip(tmp_path, ml100k_dir):
@@ -70,3 +70,13 @@ def test_lastfm_tag_timestamps_are_epoch_seconds(lastfm_dir):
     # HetRec tag assignments date from the 1950s-placeholder rows to 2011; most are 2005-2011
     share = ts.between(1104537600, 1325376000).mean()  # 2005-01-01 .. 2012-01-01
     assert share > 0.99
+
+
+def test_amazon_book_kgat_counts():
+    """The KGAT/KGIN amazon-book files: the published counts, split kept."""
+    from tests.conftest import shared_dataset
+
+    ds = load_dataset(shared_dataset("amazon-book-kgat"))
+    f = ds.interactions.frame
+    assert f["split"].value_counts().to_dict() == {"train": 652_514, "test": 193_920}
+    assert (f["user"].nunique(), f["item"].nunique()) == (70_679, 24_915)
