@@ -203,7 +203,9 @@ def _models_epilog() -> str:
     "--max-seconds",
     type=float,
     default=None,
-    help="Training wall-time cap per trained model and seed.",
+    help="Wall-time budget per trained model and seed for its whole fit (training, and for the "
+    "hybrid its cold map and EASE blend: training stops early enough to leave them their "
+    "measured time); the report says which parts ran inside it.",
 )
 @click.option(
     "--min-rating",
@@ -304,7 +306,17 @@ def compare(
     )
     if say:
         say(f"{label}: {len(pos):,} positives, {len(pos.users):,} users, {len(pos.items):,} items")
-    comp = _run_with_epoch_lines(run_compare, pos, options, say, context, settings)
+    from functools import partial
+
+    from kgrec.eval._data import data_summary
+
+    data = data_summary(ds, pos, min_rating=mr)
+    if say:
+        for note in data["notes"]:
+            say(f"data: {note}")
+    comp = _run_with_epoch_lines(
+        partial(run_compare, data=data), pos, options, say, context, settings
+    )
     name = Path(spec_or_dataset).stem if spec_or_dataset.endswith(".toml") else spec_or_dataset
     out = Path(out_dir) if out_dir else Path("out") / f"compare-{Path(name).name}-{protocol}"
     command = (

@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from kgrec._atomic import atomic_path, atomic_write_text
+from kgrec.eval._report_sections import data_lines, fit_lines, strict_json
 from kgrec.eval._runner import Comparison, metric_order
 
 MASKING_NOTE = (
@@ -106,6 +107,8 @@ def to_markdown(comp: Comparison, *, title: str, command: str | None = None) -> 
         MASKING_NOTE,
         "",
     ]
+    lines += [f"**WARNING**: {w}" for w in comp.warnings] + ([""] if comp.warnings else [])
+    lines += data_lines(comp.data, _markdown_table)
     short = [m for m in (f"NDCG@{k}" for k in o.ks)] + [f"Recall@{k}" for k in o.ks]
     short += [f"Hit@{max(o.ks)}", f"MRR@{max(o.ks)}", f"Precision@{max(o.ks)}"]
     short += [f"Coverage@{max(o.ks)}"]
@@ -134,7 +137,8 @@ def to_markdown(comp: Comparison, *, title: str, command: str | None = None) -> 
             )
         )
         lines.append("")
-    lines += ["## Wall time per model (mean over seeds, seconds)", ""]
+    lines += fit_lines(comp.fits, comp.shared)
+    lines += ["## Wall time per model (mean over seeds, seconds; best_epoch counts from 1)", ""]
     t = comp.timings.groupby("model", sort=False).mean(numeric_only=True).drop(columns="seed")
     lines.append(_markdown_table(t.round(2)))
     lines += ["", "## Splits", ""]
@@ -178,6 +182,15 @@ def to_json(
         .to_dict(),
         "protocols": comp.protocols,
         "training": [{k: v for k, v in t.items() if k != "history"} for t in comp.training],
+        "fits": comp.fits,
+        "shared_fits": comp.shared,
+        "warnings": comp.warnings,
+        "data": comp.data,
+        "notes": {
+            "training.best_epoch": "counts from 0 (the loop's epoch index)",
+            "fits.best_epoch": "counts from 1, like fits.epochs_run",
+            "null": "a value that is not a number (NaN, inf) is written as null",
+        },
         **(extra or {}),
     }
 
@@ -239,7 +252,12 @@ def write_report(
     atomic_write_text(paths["markdown"], to_markdown(comp, title=title, command=command))
     atomic_write_text(
         paths["json"],
-        json.dumps(to_json(comp, command=command, extra=extra), indent=1, default=str),
+        json.dumps(
+            strict_json(to_json(comp, command=command, extra=extra)),
+            indent=1,
+            default=str,
+            allow_nan=False,
+        ),
     )
     plot(comp, paths["png"])
     with atomic_path(paths["per_user"], suffix=".csv.gz") as tmp:

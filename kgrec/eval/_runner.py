@@ -23,6 +23,7 @@ from kgrec.eval._protocol import Protocol, build_protocol
 from kgrec.eval._rank import RankingTask, evaluate
 from kgrec.eval._splits import Positives, make_split
 from kgrec.eval._stats import bootstrap_ci, paired_test
+from kgrec.train import FitCache
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +130,16 @@ class Comparison:
     timings: pd.DataFrame
     protocols: list[dict[str, Any]] = field(default_factory=list)
     training: list[dict[str, Any]] = field(default_factory=list)
+    #: per model and seed: choices on validation, stop reason, epochs, parts and budget, warning
+    fits: list[dict[str, Any]] = field(default_factory=list)
+    #: per seed: fitted models shared between models of the run (fitted once, reused)
+    shared: list[dict[str, Any]] = field(default_factory=list)
+    #: what was dropped or filtered before the split (:func:`kgrec.eval._data.data_summary`)
+    data: dict[str, Any] | None = None
+
+    @property
+    def warnings(self) -> list[str]:
+        return [f["warning"] for f in self.fits if f.get("warning")]
 
     def summary(self, *, level: float = 0.95) -> pd.DataFrame:
         """Mean, bootstrap CI (users resampled), users and seed spread per task/model/metric."""
@@ -222,11 +233,15 @@ def compare(
     progress: Callable[[str], None] | None = None,
     model_factory: Callable[..., Any] = make_model,
     context: Any | None = None,
+    data: dict[str, Any] | None = None,
 ) -> Comparison:
     """Split ``pos`` per seed, fit and evaluate every model on every task of the protocol.
 
     ``context`` (dataset, positives, graph spec) is passed to ``model_factory`` as a keyword
-    when given, for models that need side information (the hybrid)."""
+    when given, for models that need side information (the hybrid). Within a seed, a model whose
+    fit is shareable (EASE) is fitted once and handed to every model that reuses it (the hybrid's
+    blend, through its ``shared_fits``). ``data`` (see :func:`kgrec.eval._data.data_summary`)
+    is carried into the report."""
     metrics = options.metrics
     valid_metric = parse_metric(options.primary)
     catalog = [Coverage(k) for k in options.ks]
@@ -235,6 +250,8 @@ def compare(
     timing_rows: list[dict[str, Any]] = []
     protocols: list[dict[str, Any]] = []
     training: list[dict[str, Any]] = []
+    fits: list[dict[str, Any]] = []
+    shared: list[dict[str, Any]] = []
     for seed in options.seeds:
         kw = {"valid_share": options.valid_share} if options.protocol == "given" else {}
         split = make_split(pos, PROTOCOL_SPLITS[options.protocol], seed=int(seed), **kw)
@@ -246,14 +263,21 @@ def compare(
         # without a validation part: fixed epochs, last weights)
         vtask = sample_users(proto.valid, options.valid_users, int(seed))
         validate = validator(vtask, valid_metric) if len(vtask.users) else None
+        cache = FitCache()  # one seed's fitted models, shared between models (EASE)
 
         for name in options.models:
             if progress is not None:
                 progress(f"seed {seed}: fitting {name}")
             extra = {"context": context} if context is not None else {}
             model = model_factory(name, int(seed), options, **extra)
+            if hasattr(model, "shared_fits"):
+                model.shared_fits = cache
             t0 = time.perf_counter()
-            model.fit(train, validate=validate)
+            reused = False
+            if getattr(type(model), "shareable_fit", False):
+                model, reused = cache.fitted(model, train, by=name)
+            else:
+                model.fit(train, validate=validate)
             fit_s = time.perf_counter() - t0
             t1 = time.perf_counter()
             for task in proto.tests:
@@ -284,7 +308,7 @@ def compare(
             result = getattr(model, "result_", None)
             row = {"seed": int(seed), "model": name, "fit_s": fit_s, "eval_s": eval_s}
             if result is not None:
-                row.update(epochs=result.epochs_run, best_epoch=result.best_epoch)
+                row.update(epochs=result.epochs_run, best_epoch=result.best_epoch + 1)
                 training.append(
                     {
                         "seed": int(seed),
@@ -294,7 +318,13 @@ def compare(
                     }
                 )
             timing_rows.append(row)
+            rec = fit_record(model, name, int(seed), fit_s, options, reused=reused)
+            fits.append(rec)
+            if rec.get("warning"):
+                log.warning("%s", rec["warning"])
             log.info("seed %s %s: fit %.1fs, eval %.1fs", seed, name, fit_s, eval_s)
+        shared.append({"seed": int(seed), "fitted": list(cache.fits), "reused": list(cache.hits)})
+        cache.clear()
     frame = pd.concat(per_user, ignore_index=True)
     return Comparison(
         options=options,
@@ -303,7 +333,69 @@ def compare(
         timings=pd.DataFrame(timing_rows),
         protocols=protocols,
         training=training,
+        fits=fits,
+        shared=shared,
+        data=data,
     )
+
+
+#: validation rounds in which a new best means "still rising" when a cap stops training
+RISING_WINDOW = 3
+
+
+def fit_record(
+    model: Any, name: str, seed: int, fit_s: float, options: CompareOptions, *, reused: bool
+) -> dict[str, Any]:
+    """What shaped one model's fit on one seed: its training (epochs run, best epoch counted
+    from 1, stop reason), every choice made on validation with candidates and scores, the parts
+    of the fit against the ``max_seconds`` budget, and a warning when a cap (epochs or time)
+    stopped training while the validation metric was still rising."""
+    rec: dict[str, Any] = {"seed": seed, "model": name, "fit_s": fit_s, "valid_metric": None}
+    flog = getattr(model, "fit_log_", None)
+    result = getattr(model, "result_", None)
+    if reused:
+        rec["reused"] = "fitted once earlier in this run and shared"
+    if result is not None:
+        opts = getattr(model, "options", None)
+        patience = getattr(opts, "patience", 0)
+        rising = result.still_improving(RISING_WINDOW, getattr(opts, "min_delta", 0.0))
+        validated = any("valid" in r for r in result.history)
+        rec.update(
+            valid_metric=options.primary if validated else None,
+            epochs_run=result.epochs_run,
+            epoch_cap=getattr(opts, "epochs", None),
+            best_epoch=result.best_epoch + 1 if result.best_epoch >= 0 else None,
+            best_valid=result.best_metric if validated else None,
+            stop_reason=result.stop_reason,
+            patience=patience,
+            still_rising=rising,
+        )
+        if result.stop_reason in ("epoch_cap", "time_budget") and rising:
+            cap = (
+                f"its epoch cap ({result.epochs_run} epochs)"
+                if result.stop_reason == "epoch_cap"
+                else f"the time budget (after {result.epochs_run} epochs)"
+            )
+            rec["warning"] = (
+                f"{name} (seed {seed}) was stopped by {cap} while validation {options.primary} "
+                f"was still rising (new best at epoch {rec['best_epoch']} within the last "
+                f"{RISING_WINDOW} rounds): it had not converged; raise --epochs / --max-seconds"
+            )
+    if flog is not None:
+        d = flog.to_dict()
+        rec["valid_metric"] = rec["valid_metric"] or (options.primary if d["choices"] else None)
+        rec.update(choices=d["choices"], settings=d["settings"], parts=d["parts"])
+        rec["notes"] = d["notes"]
+    else:
+        rec["parts"] = [{"name": "training" if result is not None else "fit", "wall_s": fit_s}]
+    budget = options.max_seconds
+    rec["budget_s"] = budget
+    if budget is not None:
+        if flog is None and result is not None:
+            rec["parts"][0]["inside_budget"] = fit_s <= budget
+        if flog is not None or result is not None:  # trained models only
+            rec["inside_budget"] = fit_s <= budget
+    return rec
 
 
 def seeds_from(n: int, *, base: int = 2020) -> tuple[int, ...]:

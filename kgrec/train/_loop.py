@@ -54,6 +54,9 @@ class TrainResult:
     resumed_from: int | None
     wall_s: float
     history: list[dict[str, float]] = field(default_factory=list)
+    #: why training ended: ``"patience"`` (early stopping), ``"epoch_cap"`` (all epochs run) or
+    #: ``"time_budget"`` (``max_seconds`` or the caller's ``time_left`` ran out)
+    stop_reason: str = "epoch_cap"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -61,9 +64,21 @@ class TrainResult:
             "best_epoch": self.best_epoch,
             "best_metric": self.best_metric,
             "stopped_early": self.stopped_early,
+            "stop_reason": self.stop_reason,
             "resumed_from": self.resumed_from,
             "wall_s": self.wall_s,
         }
+
+    def still_improving(self, window: int = 3, min_delta: float = 0.0) -> bool:
+        """Whether the validation metric set a new best (by more than ``min_delta``) within the
+        last ``window`` validation rounds: a run that a cap stopped in that state had not
+        converged. ``False`` without validation values."""
+        values = [float(r["valid"]) for r in self.history if "valid" in r]
+        if not values:
+            return False
+        if len(values) <= window:
+            return len(values) > 1 and max(values[1:]) > values[0] + min_delta
+        return max(values[-window:]) > max(values[:-window]) + min_delta
 
 
 def seed_everything(seed: int) -> None:
@@ -83,10 +98,13 @@ def train_loop(
     *,
     validate: Callable[[], float] | None = None,
     optimizer: torch.optim.Optimizer | None = None,
+    time_left: Callable[[], float] | None = None,
 ) -> TrainResult:
     """Train ``model`` (an ``nn.Module`` with ``loss(batch)``) on ``sampler``'s batches.
 
-    Without ``validate`` the loop runs all epochs and keeps the last weights.
+    Without ``validate`` the loop runs all epochs and keeps the last weights. ``time_left``
+    (seconds of a caller's budget that training may still use, checked after each epoch like
+    ``max_seconds``) lets a model stop training early enough to leave time for what follows it.
     """
     if not callable(getattr(model, "loss", None)):
         raise KgrecError(f"{type(model).__name__} has no loss(batch) method to train")
@@ -116,6 +134,7 @@ def train_loop(
         log.info("resumed from %s at epoch %d (best %.4f)", ckpt, start_epoch, best)
     t0 = time.perf_counter()
     stopped = False
+    reason = "epoch_cap"
     epoch = start_epoch
     bar = None
     if options.progress:
@@ -149,7 +168,7 @@ def train_loop(
             else:
                 bad += 1
             if options.patience and bad >= options.patience and epoch + 1 >= options.min_epochs:
-                stopped = True
+                stopped, reason = True, "patience"
         row["epoch_s"] = time.perf_counter() - t_epoch
         history.append(row)
         report_epoch(
@@ -171,7 +190,7 @@ def train_loop(
         log.debug("epoch %d %s", epoch, row)
         over_budget = (
             options.max_seconds is not None and time.perf_counter() - t0 > options.max_seconds
-        )
+        ) or (time_left is not None and time_left() <= 0)
         if ckpt is not None and rank == 0:
             _save_checkpoint(
                 ckpt,
@@ -190,7 +209,8 @@ def train_loop(
             )
         if stopped or over_budget:
             if over_budget and not stopped:
-                log.info("training stopped at the %.0f s time budget", options.max_seconds)
+                log.info("training stopped at its time budget after epoch %d", epoch)
+                reason = "time_budget"
             stopped = True
             break
     if bar is not None:
@@ -207,4 +227,5 @@ def train_loop(
         resumed_from=resumed_from,
         wall_s=time.perf_counter() - t0,
         history=history,
+        stop_reason=reason,
     )

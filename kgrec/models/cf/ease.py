@@ -56,6 +56,9 @@ class EASE(Recommender):
 
     name = "ease"
     config_class = EASEConfig
+    #: the fit is a deterministic function of (config, training matrix): one run fits it once and
+    #: shares it (:class:`kgrec.train.FitCache`), e.g. with the hybrid's EASE blend
+    shareable_fit = True
 
     def fit(self, train: sp.spmatrix, *, validate: Validator | None = None) -> Self:
         m = self._start_fit(train)

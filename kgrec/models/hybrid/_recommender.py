@@ -37,7 +37,17 @@ from kgrec.models._base import (
 )
 from kgrec.models.hybrid._inputs import HybridInputs, SideLinks
 from kgrec.models.hybrid._modules import HybridModule, LossWeights, UserBatch
-from kgrec.train import BPRSampler, TrainingOptions, TrainResult, seed_everything, train_loop
+from kgrec.train import (
+    BPRSampler,
+    Choice,
+    FitBudget,
+    FitCache,
+    FitLog,
+    TrainingOptions,
+    TrainResult,
+    seed_everything,
+    train_loop,
+)
 
 log = logging.getLogger(__name__)
 
@@ -240,6 +250,9 @@ class HybridRecommender(LearnedVectorsMixin, Recommender):
         self.blend_w_ = 0.0
         self.cold_w_: np.ndarray | None = None
         self.idf_: np.ndarray | None = None
+        #: fitted models shared within a run (the runner sets it; EASE for the blend)
+        self.shared_fits: FitCache | None = None
+        self.fit_log_: FitLog | None = None
 
     @classmethod
     def from_context(
@@ -295,20 +308,27 @@ class HybridRecommender(LearnedVectorsMixin, Recommender):
         return module
 
     def fit(self, train: sp.spmatrix, *, validate: Validator | None = None) -> Self:
+        """Train, then fit the cold map and the EASE blend, all inside ``options.max_seconds``
+        (a whole-fit budget: training stops early enough to leave the measured time of the
+        later parts); what was chosen on validation and timed goes to :attr:`fit_log_`."""
+        from kgrec.models.hybrid import _fitting as fitting
+
         m = self._start_fit(train)
-        opts = self.options
+        opts, c = self.options, self.config
+        budget = FitBudget(opts.max_seconds)
+        flog = self.fit_log_ = FitLog(budget_s=opts.max_seconds)
         seed_everything(opts.seed)
         module = self._build_module(m)
         self.module_ = module
         il = self.item_links_
-        use_triples = self.config.kg_loss > 0 and il is not None
+        use_triples = c.kg_loss > 0 and il is not None
         sampler = UserBatchSampler(
             m,
             batch_size=opts.batch_size,
             seed=opts.seed,
             triples=il.triples() if use_triples else None,
             n_entities=len(il.entities) if il is not None else 0,
-            triples_per_batch=self.config.triples_per_batch,
+            triples_per_batch=c.triples_per_batch,
         )
 
         def _validate() -> float:
@@ -317,26 +337,66 @@ class HybridRecommender(LearnedVectorsMixin, Recommender):
 
         self.blend_w_ = 0.0
         self.ease_ = None
-        self.result_ = train_loop(
-            module, sampler, opts, validate=_validate if validate is not None else None
-        )
-        self._refresh_vectors()
-        log.info("hybrid trained: %s", self.result_.to_dict())
         self.cold_w_ = None
-        inp, c = self.inputs, self.config
+        blend = self._blend_mode(m, validate)
+        inp = self.inputs
         has_content = inp is not None and (
             (c.text and inp.item_text is not None) or (c.kg and inp.item_links is not None)
         )
-        if c.cold_map == "ridge" and has_content:  # ID-only: nothing to map from
-            self._fit_cold_map(m, validate)
-        blend = c.cf_blend
-        if blend == "auto":  # the blend only where its weight can be validated and EASE is cheap
-            blend = "ease" if validate is not None and m.shape[1] <= c.ease_max_items else "none"
+        ridge = c.cold_map == "ridge" and has_content  # ID-only: nothing to map from
+        flog.settings.update(
+            cf_blend=c.cf_blend if c.cf_blend == blend else f"{c.cf_blend} -> {blend}",
+            cold_map=c.cold_map if ridge else f"{c.cold_map} -> none (no content inputs)",
+            cold_calibrate=c.cold_calibrate,
+        )
+        if blend == "ease":  # before training: its time is then known to the budget
+            with flog.part("ease", budget) as part:
+                self.ease_, part.shared = fitting.ease_for_blend(m, c.ease_lambda, self.shared_fits)
+                if part.shared:
+                    part.note = "reused the EASE fitted earlier in this run"
+        n_cold = int((np.diff(m.tocsc().indptr) == 0).sum())
+        post_calls, post_fixed = 0, 0.0
+        if validate is not None:
+            post_calls = fitting.COLD_SCALE_CALLS * (ridge and n_cold > 0)
+            post_calls += fitting.BLEND_CALLS * (blend == "ease")
+        if ridge and budget.max_seconds is not None:
+            warm = np.diff(m.tocsc().indptr) > 0
+            solves = 1 + (5 if c.cold_calibrate else 0)
+            post_fixed = fitting.ridge_probe_s(self._cold_features()[warm], c.cold_ridge, solves)
+        timer = fitting.TimedValidator(_validate)
+        loop_opts = opts.replace(max_seconds=None) if opts.max_seconds is not None else opts
+        with flog.part("training", budget):
+            self.result_ = train_loop(
+                module,
+                sampler,
+                loop_opts,
+                validate=timer if validate is not None else None,
+                time_left=fitting.training_time_left(budget, timer, post_calls, post_fixed),
+            )
+        self._refresh_vectors()
+        log.info("hybrid trained: %s", self.result_.to_dict())
+        if ridge:
+            with flog.part("cold_map", budget):
+                self._fit_cold_map(m, validate)
+        if blend == "ease":
+            with flog.part("blend", budget):
+                self._fit_blend(m, validate)
+        note = fitting.budget_note(budget, flog.parts)
+        if note:
+            flog.notes.append(note)
+            log.info("hybrid fit: %s", note)
+        return self
+
+    def _blend_mode(self, m: sp.csr_matrix, validate: Validator | None) -> str:
+        """``cf_blend`` resolved: ``auto`` blends where the weight can be validated and EASE is
+        cheap (at most ``ease_max_items`` items)."""
+        blend = self.config.cf_blend
+        if blend == "auto":
+            ok = validate is not None and m.shape[1] <= self.config.ease_max_items
+            blend = "ease" if ok else "none"
             if validate is not None and blend == "none":
                 log.info("no EASE blend: %d items > ease_max_items", m.shape[1])
-        if blend == "ease":
-            self._fit_blend(m, validate)
-        return self
+        return blend
 
     def _content_features(self, text: np.ndarray | None, bags: np.ndarray | None) -> np.ndarray:
         parts = []
@@ -350,11 +410,8 @@ class HybridRecommender(LearnedVectorsMixin, Recommender):
             raise KgrecError("cold_map='ridge' needs text or KG inputs")
         return np.concatenate([*parts, np.ones((parts[0].shape[0], 1))], 1)
 
-    def _fit_cold_map(self, train: sp.csr_matrix, validate: Validator | None = None) -> None:
-        """Ridge from content features to the trained vectors of warm items (primal or dual form,
-        whichever system is smaller); items without training interactions get the mapped vector,
-        scaled by :attr:`cold_scale_` (chosen on ``validate`` when given, see
-        :meth:`_choose_cold_scale`)."""
+    def _cold_features(self) -> np.ndarray:
+        """The cold map's input per item: normalised text and the IDF entity bag (sets ``idf_``)."""
         from kgrec.models.hybrid._coldstart import link_features
 
         inp = self.inputs
@@ -366,7 +423,14 @@ class HybridRecommender(LearnedVectorsMixin, Recommender):
             df = np.asarray(m.sum(0)).ravel()
             self.idf_ = (np.log((1 + m.shape[0]) / (1 + df)) + 1.0).astype(np.float32)
             bags = link_features(inp)
-        x = self._content_features(inp.item_text, bags)
+        return self._content_features(inp.item_text, bags)
+
+    def _fit_cold_map(self, train: sp.csr_matrix, validate: Validator | None = None) -> None:
+        """Ridge from content features to the trained vectors of warm items (primal or dual form,
+        whichever system is smaller); items without training interactions get the mapped vector,
+        scaled by :attr:`cold_scale_` (chosen on ``validate`` when given, see
+        :meth:`_choose_cold_scale`)."""
+        x = self._cold_features()
         warm = np.asarray(train.sum(0)).ravel() > 0
         xw, y = x[warm], self.item_vecs_[warm].astype(np.float64)
         w = _ridge(xw, y, self.config.cold_ridge)
@@ -401,6 +465,7 @@ class HybridRecommender(LearnedVectorsMixin, Recommender):
         self.cold_scale_ = max(curve, key=lambda g: (curve[g], g))
         self.item_vecs_[cold] = self.cold_scale_ * v
         self.cold_scale_curve_ = curve
+        self._log_choice("cold_scale", curve, self.cold_scale_, "highest; ties: the larger")
         log.info("cold scale %.2f (validation %s)", self.cold_scale_, curve)
 
     def _calibration(
@@ -424,18 +489,18 @@ class HybridRecommender(LearnedVectorsMixin, Recommender):
         if spread_p <= 0:
             return 1.0, np.zeros(y.shape[1])
         alpha = float(np.sqrt(((y - mu_y) ** 2).sum(1).mean() / spread_p))
+        if getattr(self, "fit_log_", None) is not None:
+            self.fit_log_.settings["cold_calibration_alpha"] = round(alpha, 4)
         log.info("cold map calibration: alpha %.3f (%d folds)", alpha, folds)
         return alpha, mu_y - alpha * mu_p
 
     def _fit_blend(self, train: sp.csr_matrix, validate: Validator | None) -> None:
-        """EASE weights, then the blend weight with the best validation value (0.5 without a
-        validation callback)."""
-        g = (train.T @ train).toarray().astype(np.float64)
-        g[np.diag_indices_from(g)] += self.config.ease_lambda
-        p = np.linalg.inv(g)
-        b = p / (-np.diag(p))
-        np.fill_diagonal(b, 0.0)
-        self.ease_ = b.astype(np.float32)
+        """The blend weight with the best validation value (0.5 without a validation callback);
+        the EASE weights ``ease_`` come from :meth:`fit` (fitted once per run and shared)."""
+        if self.ease_ is None:
+            from kgrec.models.hybrid._fitting import ease_for_blend
+
+            self.ease_, _ = ease_for_blend(train, self.config.ease_lambda, self.shared_fits)
         if validate is None:
             self.blend_w_ = 0.5
             return
@@ -445,7 +510,12 @@ class HybridRecommender(LearnedVectorsMixin, Recommender):
             curve[w] = float(validate(self))
         self.blend_w_ = max(curve, key=lambda w: (curve[w], -w))
         self.blend_curve_ = curve
+        self._log_choice("blend_weight", curve, self.blend_w_, "highest; ties: the smaller")
         log.info("EASE blend: weight %.1f (validation %s)", self.blend_w_, curve)
+
+    def _log_choice(self, name: str, curve: dict[float, float], chosen: float, rule: str) -> None:
+        if getattr(self, "fit_log_", None) is not None:
+            self.fit_log_.choices.append(Choice.from_curve(name, curve, chosen, rule))
 
     def _refresh_vectors(self) -> None:
         assert self.module_ is not None
