@@ -91,7 +91,7 @@ def _notes(d: dict[str, Any]) -> list[str]:
     )
     notes.append(
         f"{d['catalog_items']:,} catalog items, {d['ranked_items']:,} ranked: "
-        f"{d['catalog_items_not_ranked']:,} without a positive are left out of every candidate set"
+        f"{d['catalog_items_not_ranked']:,} without a positive, left out of every candidate set"
     )
     if d["ranked_items_without_positive"]:
         notes.append(
@@ -100,7 +100,7 @@ def _notes(d: dict[str, Any]) -> list[str]:
         )
     notes.append(
         f"{d['catalog_users']:,} catalog users, {d['users_in_split']:,} in the split: "
-        f"{d['catalog_users_not_in_split']:,} without a positive are in no task"
+        f"{d['catalog_users_not_in_split']:,} without a positive, in no task"
     )
     return notes
 

@@ -240,7 +240,7 @@ def test_data_counts_reconcile_with_graph_stats(ds, tmp_path):
     assert g["interactions"] == st.interactions == len(frame)
     assert g["positive_interactions"] == st.positive_interactions == data["positives"]
     assert data["catalog_items_not_ranked"] == 3 == len(items) - data["ranked_items"]
-    assert "3 without a positive are left out of every candidate set" in data["notes"][2]
+    assert "3 without a positive, left out of every candidate set" in data["notes"][2]
 
 
 def test_ml100k_data_section():
