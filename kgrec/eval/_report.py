@@ -185,7 +185,7 @@ def to_json(
         "fits": comp.fits,
         "shared_fits": comp.shared,
         "warnings": comp.warnings,
-        "data": comp.data,
+        "data_counts": comp.data,
         "notes": {
             "training.best_epoch": "counts from 0 (the loop's epoch index)",
             "fits.best_epoch": "counts from 1, like fits.epochs_run",

@@ -75,6 +75,9 @@ def test_compare_spec(tmp_path):
     assert "== cold" in res.output and "== overall" in res.output
     report = json.loads((out / "report.json").read_text())
     assert report["min_rating"] == 4
+    counts = report["data_counts"]  # the data section, from the CLI too
+    assert counts["positives"] + counts["below_min_rating"] == counts["interactions"]
+    assert [f["model"] for f in report["fits"]] == ["pop", "itemknn"]
 
 
 def test_compare_errors(tmp_path, capsys):

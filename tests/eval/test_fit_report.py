@@ -187,11 +187,12 @@ def test_budget_covers_the_whole_hybrid_fit(pos):
     parts = {p.name: p for p in tight.fit_log_.parts}
     assert set(parts) == {"ease", "training", "blend"}
     assert parts["blend"].inside_budget is False
-    assert "blend ended past it" in tight.fit_log_.notes[0].replace("ease, training, ", "")
+    assert "blend ended past it" in tight.fit_log_.notes[-1].replace("ease, training, ", "")
+    assert tight.fit_log_.notes[0].startswith("training left")
     loose = make_model("hybrid", 1, CompareOptions(models=("hybrid",), max_seconds=600, epochs=2))
     loose.fit(train, validate=lambda m: 0.0)
     assert all(p.inside_budget for p in loose.fit_log_.parts)
-    assert "inside the 600 s budget" in loose.fit_log_.notes[0]
+    assert "inside the 600 s budget" in loose.fit_log_.notes[-1]
 
 
 def test_data_section_and_strict_json(ds, pos, tmp_path):
@@ -213,7 +214,7 @@ def test_data_section_and_strict_json(ds, pos, tmp_path):
         raise AssertionError(f"non-strict JSON constant {name}")
 
     loaded = json.loads(text, parse_constant=no_constants)
-    assert loaded["data"]["catalog_items"] == 40
+    assert loaded["data_counts"]["catalog_items"] == 40
 
 
 def test_data_counts_reconcile_with_graph_stats(ds, tmp_path):

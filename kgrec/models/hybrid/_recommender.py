@@ -375,6 +375,9 @@ class HybridRecommender(LearnedVectorsMixin, Recommender):
             )
         self._refresh_vectors()
         log.info("hybrid trained: %s", self.result_.to_dict())
+        if budget.max_seconds is not None:
+            est = fitting.RESERVE_MARGIN * (post_calls * timer.mean_s + post_fixed)
+            flog.notes.append(f"training left {est:.1f} s (estimated) for the parts after it")
         if ridge:
             with flog.part("cold_map", budget):
                 self._fit_cold_map(m, validate)
