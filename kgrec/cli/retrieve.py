@@ -166,6 +166,13 @@ def neighbors(
 @click.option("--user", help="A known user id.")
 @click.option("--history", help="A new user's known item ids, comma-separated (e.g. 50,172,181).")
 @click.option("--text", help="A new user's free-text description of their taste.")
+@click.option(
+    "--attr",
+    "attrs",
+    multiple=True,
+    help="A new user's profile attribute NAME=VALUE (repeatable), e.g. --attr age_band=25-34 "
+    "--attr gender=F; used by models with a new-user path (a trained hybrid).",
+)
 @click.option("--include-known", is_flag=True, help="Do not mask the user's known (history) items.")
 def recommend(
     spec: Path,
@@ -176,17 +183,30 @@ def recommend(
     user: str | None,
     history: str | None,
     text: str | None,
+    attrs: tuple[str, ...],
     include_known: bool,
 ) -> None:
-    """Top-k items for a known user (--user), or a new user given item ids (--history) and/or
-    free text (--text); the user's known items are masked."""
+    """Top-k items for a known user (--user), or a new user given item ids (--history), free
+    text (--text) and/or profile attributes (--attr); the user's known items are masked."""
     hist = [h.strip() for h in (history or "").split(",") if h.strip()]
-    if user is None and not hist and not (text and text.strip()):
-        raise click.UsageError("give --user, or --history and/or --text")
-    if user is not None and (hist or text):
-        raise click.UsageError("--user cannot be combined with --history / --text")
+    attributes = _parse_attrs(attrs)
+    if user is None and not hist and not (text and text.strip()) and not attributes:
+        raise click.UsageError("give --user, or --history, --text and/or --attr")
+    if user is not None and (hist or text or attributes):
+        raise click.UsageError("--user cannot be combined with --history / --text / --attr")
     r = _retriever(spec, model, index_dir)
-    res = r.recommend(user, history=hist, text=text, k=k, exclude_known=not include_known)
+    if attributes and not hasattr(r.model, "score_user"):
+        raise click.UsageError(
+            f"--attr needs a model with a new-user path; {r.model.name!r} has none"
+        )
+    res = r.recommend(
+        user,
+        history=hist,
+        text=text,
+        attributes=attributes or None,
+        k=k,
+        exclude_known=not include_known,
+    )
     if as_json:
         click.echo(json.dumps(res.to_dict(), indent=1))
         return

@@ -73,6 +73,34 @@ def cold_items_task(split: Split, which: str = "test") -> RankingTask:
     )
 
 
+def cold_users_tasks(split: Split, which: str = "test") -> tuple[RankingTask, ...]:
+    """The ``cold-user@k`` tasks of a cold-user split's held-out ``which`` (``test`` or
+    ``valid``) users: the first ``k`` of their interactions revealed (history, masked), the rest
+    the targets; users with <= max(k) interactions left out (noted). The ``valid`` mirror is for
+    choices that must not see test (e.g. how a new-user path weighs prior against history)."""
+    assert split.user_role is not None and split.reveal is not None
+    part, role = {"test": (TEST, COLD_TEST), "valid": (VALID, COLD_VALID)}[which]
+    ks = [int(k) for k in split.params.get("reveal_k", (0, 1, 3, 5, 10, 20))]
+    kmax = max(ks)
+    held = np.flatnonzero(split.user_role == role)
+    n_per = np.bincount(split.user, minlength=split.n_users)
+    eligible = held[n_per[held] > kmax]
+    note = (
+        f"{len(held) - len(eligible)} of {len(held)} held-out {which} users have "
+        f"<= {kmax} positives and are left out of every cold-user@k task"
+    )
+    rows = (split.part == part) & (split.user_role[split.user] == role)
+    prefix = "cold-user" if which == "test" else "cold-user-valid"
+    tasks = []
+    for k in ks:
+        revealed = split.matrix(part, rows=rows & (split.reveal < k))
+        targets = split.matrix(part, rows=rows & (split.reveal >= k))
+        tasks.append(
+            RankingTask(f"{prefix}@{k}", eligible, targets, revealed, revealed, notes=(note,))
+        )
+    return tuple(tasks)
+
+
 def build_protocol(split: Split) -> Protocol:
     """Validation and test tasks for ``split`` (see the module docstring)."""
     train = split.matrix(TRAIN)
@@ -106,21 +134,6 @@ def build_protocol(split: Split) -> Protocol:
         wt = test.multiply(warm_users[:, None].astype(np.float32)).tocsr()
         v = RankingTask("valid", _users_with(wv), wv, train, train)
         tasks = [RankingTask("warm", _users_with(wt), wt, seen, train)]
-        ks = [int(k) for k in split.params.get("reveal_k", (0, 1, 3, 5))]
-        kmax = max(ks)
-        test_users = np.flatnonzero(split.user_role == COLD_TEST)
-        n_per = np.bincount(split.user, minlength=split.n_users)
-        eligible = test_users[n_per[test_users] > kmax]
-        note = (
-            f"{len(test_users) - len(eligible)} of {len(test_users)} held-out test users have "
-            f"<= {kmax} positives and are left out of every cold-user@k task"
-        )
-        rows_test = (split.part == TEST) & (split.user_role[split.user] == COLD_TEST)
-        for k in ks:
-            revealed = split.matrix(TEST, rows=rows_test & (split.reveal < k))
-            targets = split.matrix(TEST, rows=rows_test & (split.reveal >= k))
-            tasks.append(
-                RankingTask(f"cold-user@{k}", eligible, targets, revealed, revealed, notes=(note,))
-            )
+        tasks.extend(cold_users_tasks(split, "test"))
         return Protocol(split, v, tuple(tasks))
     raise ValueError(f"no protocol for split {split.protocol!r}")  # pragma: no cover

@@ -486,7 +486,7 @@ def cold_user_split(
     seed: int = 2020,
     cold_share: float = 0.2,
     ratios: Sequence[float] = (0.8, 0.1, 0.1),
-    reveal_k: Sequence[int] = (0, 1, 3, 5),
+    reveal_k: Sequence[int] = (0, 1, 3, 5, 10, 20),
 ) -> Split:
     """Hold out ``cold_share`` of the users with all their interactions (half validation, half
     test); each held-out user's interactions get a seeded reveal order for the ``k``-shot tasks."""

@@ -90,6 +90,10 @@ class Recommender(ABC):
     #: short name used by the CLI and in reports (``pop``, ``itemknn`` ...)
     name: ClassVar[str] = "recommender"
     config_class: ClassVar[type[ModelConfig]] = ModelConfig
+    #: True for models that score users without any history from side information (profile
+    #: attributes, friends); every other model falls back to training popularity for them
+    #: (:meth:`score`), instead of ranking by ties or by an untrained vector
+    new_user_path: ClassVar[bool] = False
 
     def __init__(self, config: ModelConfig | None = None, **overrides: Any) -> None:
         if config is None:
@@ -131,7 +135,23 @@ class Recommender(ABC):
             raise KgrecError(
                 f"history has shape {history.shape}, expected {(len(users), self.n_items_)}"
             )
-        return self._score(users, history).to(torch.float32)
+        out = self._score(users, history).to(torch.float32)
+        if not self.new_user_path:
+            out = self._popularity_fallback(users, history, out)
+        return out
+
+    def _popularity_fallback(
+        self, users: np.ndarray, history: sp.csr_matrix, out: torch.Tensor
+    ) -> torch.Tensor:
+        """Rows of users with neither a training row nor any history get the items' training
+        popularity: the honest k = 0 answer of a model without side information."""
+        empty = (history.getnnz(axis=1) == 0) & (self.train_.getnnz(axis=1)[users] == 0)
+        if not empty.any():
+            return out
+        pop = torch.from_numpy(np.asarray(self.train_.sum(0), dtype=np.float32).ravel())
+        out = out.clone()
+        out[torch.from_numpy(np.flatnonzero(empty))] = pop
+        return out
 
     def recommend(
         self,

@@ -98,6 +98,10 @@ def create_app(retriever: Retriever) -> Any:
                 body.user,
                 history=body.history,
                 text=body.text,
+                attributes={
+                    k: v if isinstance(v, list) else [v] for k, v in body.attributes.items()
+                }
+                or None,
                 k=body.k,
                 exclude_known=body.exclude_known,
             ).to_dict()
@@ -137,7 +141,13 @@ def create_app(retriever: Retriever) -> Any:
         user_id: Annotated[str, Path(min_length=1, max_length=256)], body: EventIn
     ) -> dict[str, Any]:
         """Record interactions of a known or new user; their next recommendations use them."""
-        rec = retriever.add_events(user_id, body.items, rating=body.rating)
+        rec = retriever.add_events(
+            user_id,
+            body.items,
+            rating=body.rating,
+            attributes={k: v if isinstance(v, list) else [v] for k, v in body.attributes.items()},
+            text=body.text,
+        )
         return {"user_id": user_id, "seq": rec.seq, "events": len(retriever.user_events(user_id))}
 
     return app

@@ -136,6 +136,17 @@ class HybridAdapter(CatalogIdsMixin):
         vecs = self.model.embed_items(text=text, links=links)
         return EmbeddedItems(_normalize(np.asarray(vecs, np.float32)), matched, unmatched)
 
+    def score_user(
+        self,
+        user_id: str,
+        items: Sequence[str] = (),
+        *,
+        attributes: dict[str, Any] | None = None,
+        text: str | None = None,
+    ) -> np.ndarray:
+        """Scores of a user with live events (see :func:`score_user`)."""
+        return score_user(self, user_id, items, attributes=attributes, text=text)
+
     def embed_user(self, history: Sequence[str] = (), text: str | None = None) -> np.ndarray:
         parts = []
         if history:
@@ -150,6 +161,50 @@ class HybridAdapter(CatalogIdsMixin):
         if not parts:
             raise DataError("a new user needs history item ids and/or free text")
         return _normalize(np.sum(parts, axis=0))
+
+
+def _z(s: np.ndarray) -> np.ndarray:
+    return (s - s.mean()) / (s.std() + 1e-9)
+
+
+def score_user(
+    adapter: HybridAdapter,
+    user_id: str,
+    items: Sequence[str] = (),
+    *,
+    attributes: dict[str, Any] | None = None,
+    text: str | None = None,
+) -> np.ndarray:
+    """Scores over the model's items of a user with live events: a known user is scored from
+    their training items plus ``items`` (the hybrid's EASE blend reads the history); a new user
+    by the hybrid's new-user path (profile ``attributes`` prior, moving to ``items`` as they
+    accumulate). Free ``text`` adds the cosine to the text's vector, z-scored at weight 1/2 (a
+    fixed weight: no dataset here has user text to validate it on). Live-added items and ids
+    the model does not know are not scored from."""
+    import scipy.sparse as sp
+
+    m = adapter.model
+    cols = sorted({r for r in (adapter._row.get(str(i)) for i in items) if r is not None})
+    row = adapter._urow.get(str(user_id))
+    if row is not None:
+        train = m.train_
+        cols = sorted(set(cols) | set(train.indices[train.indptr[row] : train.indptr[row + 1]]))
+    hist = sp.csr_matrix(
+        (np.ones(len(cols), np.float32), ([0] * len(cols), cols)), shape=(1, m.n_items_)
+    )
+    if row is not None:
+        s = m.score(np.array([row]), hist).numpy()[0]
+    elif getattr(m, "new_users_", None) is not None:
+        s = m.score_new_users(hist, attributes=[attributes or {}]).numpy()[0]
+    elif cols:
+        s = adapter._items @ _normalize(adapter._items[cols].mean(0))
+    else:
+        s = np.asarray(m.train_.sum(0), np.float64).ravel()  # popularity
+    s = _z(np.asarray(s, np.float64))
+    if text and text.strip():
+        tv = adapter.embed_items([NewItem(title=text)]).vectors[0]
+        s = s + 0.5 * _z(adapter._items @ tv)
+    return s
 
 
 def load_model(spec: Any, model: str = "content", *, encoder: Any | None = None) -> ColdStartModel:

@@ -257,11 +257,15 @@ class Retriever:
         *,
         history: Sequence[str] = (),
         text: str | None = None,
+        attributes: dict[str, Any] | None = None,
         k: int = 10,
         exclude_known: bool = True,
     ) -> RecommendResult:
-        """Top-``k`` items for a known ``user`` id, or for a new user given ``history`` item
-        ids and/or free ``text``; known items (the user's or the history) are masked."""
+        """Top-``k`` items for a known ``user`` id (or one with live events), or for a new user
+        given ``history`` item ids, free ``text`` and/or profile ``attributes``; known items (the
+        user's or the history) are masked. With a model that has a new-user path
+        (``score_user``: a trained hybrid) users with events and new users are scored by it
+        (:mod:`kgrec.serve._users`), else by the mean of their vectors."""
         items, users = self._require()
         k = check_k(k)
         history = [str(h) for h in history]
@@ -271,6 +275,17 @@ class Retriever:
             raise DataError(f"history has {len(history)} items; at most {MAX_HISTORY}")
         if text is not None and len(text) > MAX_TEXT_CHARS:
             raise DataError(f"text is longer than {MAX_TEXT_CHARS} characters")
+        if hasattr(self.model, "score_user"):
+            from kgrec.serve._users import live_user, recommend_live
+
+            if user is None:
+                for h in history:
+                    self._item_vector(h)  # unknown ids: 404 naming the id
+                live = live_user([], history=history, attributes=attributes, text=text)
+                return recommend_live(self, None, k, exclude_known, live)
+            if self._events.get(str(user)):
+                live = live_user(self._events[str(user)])
+                return recommend_live(self, str(user), k, exclude_known, live)
         if user is not None:
             user = str(user)
             row = self._urow.get(user)

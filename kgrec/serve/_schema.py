@@ -48,14 +48,20 @@ class RecommendIn(BaseModel):
     user: Id | None = None
     history: Annotated[list[Id], Field(max_length=MAX_HISTORY)] = Field(default_factory=list)
     text: Text | None = None
+    attributes: Annotated[
+        dict[Id, Value | Annotated[list[Value], Field(max_length=MAX_VALUES)]],
+        Field(max_length=MAX_ATTRIBUTES),
+    ] = Field(default_factory=dict, description='a new user\'s profile, e.g. {"gender": "F"}')
     k: K = 10
     exclude_known: bool = True
 
     @model_validator(mode="after")
     def _one_query(self) -> Self:
-        new = bool(self.history) or bool(self.text and self.text.strip())
+        new = bool(self.history) or bool(self.text and self.text.strip()) or bool(self.attributes)
         if (self.user is None) == (not new):
-            raise ValueError("give exactly one of: user, or history and/or non-empty text")
+            raise ValueError(
+                "give exactly one of: user, or history, non-empty text and/or attributes"
+            )
         return self
 
 
@@ -81,11 +87,19 @@ class AddIn(BaseModel):
 
 
 class EventIn(BaseModel):
-    """Interactions of one user with known or added items (optional one ``rating``)."""
+    """Interactions of one user with known or added items (optional one ``rating``), and/or
+    their profile ``attributes`` / free ``text`` (read by a model's new-user path)."""
 
     model_config = ConfigDict(extra="forbid")
-    items: Annotated[list[Id], Field(min_length=1, max_length=MAX_HISTORY)]
+    items: Annotated[list[Id], Field(max_length=MAX_HISTORY)] = Field(default_factory=list)
     rating: Annotated[float, Field(allow_inf_nan=False)] | None = None
+    attributes: Annotated[
+        dict[Id, Value | Annotated[list[Value], Field(max_length=MAX_VALUES)]],
+        Field(max_length=MAX_ATTRIBUTES),
+    ] = Field(
+        default_factory=dict, description='profile, e.g. {"age_band": "25-34", "gender": "F"}'
+    )
+    text: Text | None = None
 
 
 class EventOut(BaseModel):

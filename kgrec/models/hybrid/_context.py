@@ -60,6 +60,12 @@ def hybrid_inputs(context: ModelContext, *, user_links: bool = False) -> HybridI
         text = embed_texts(texts, CachedEncoder(TransformerEncoder()))
     pos = context.positives
     inputs = inputs_from_graph(kg, pos.users, pos.items, item_text=text, user_links=user_links)
+    from dataclasses import replace
+
+    from kgrec.models.hybrid._users import user_profile
+
+    profile, social = user_profile(kg, pos.users)
+    inputs = replace(inputs, user_profile=profile, user_social=social)
     log.info("hybrid inputs: %s", inputs.describe())
     context.cache[key] = inputs
     return inputs

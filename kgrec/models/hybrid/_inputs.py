@@ -93,6 +93,9 @@ class HybridInputs:
     item_links: SideLinks | None = None
     user_links: SideLinks | None = None
     notes: tuple[str, ...] = field(default=())
+    #: new-user path: user -> profile attribute links (min degree 1) and user x user friendships
+    user_profile: SideLinks | None = None
+    user_social: sp.csr_matrix | None = None
 
     def __post_init__(self) -> None:
         if self.item_text is not None and self.item_text.shape[0] != self.n_items:
@@ -121,6 +124,8 @@ class HybridInputs:
             else int((np.abs(self.item_text).sum(1) > 0).sum()),
             "item_links": links(self.item_links),
             "user_links": links(self.user_links),
+            "user_profile": links(self.user_profile),
+            "user_social_links": None if self.user_social is None else int(self.user_social.nnz),
         }
 
 

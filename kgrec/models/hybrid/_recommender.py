@@ -37,6 +37,7 @@ from kgrec.models._base import (
 )
 from kgrec.models.hybrid._inputs import HybridInputs, SideLinks
 from kgrec.models.hybrid._modules import HybridModule, LossWeights, UserBatch
+from kgrec.models.hybrid._users import NewUserConfig, NewUserMixin
 from kgrec.train import (
     BPRSampler,
     Choice,
@@ -105,6 +106,11 @@ class HybridConfig(ModelConfig):
     cold_map: str = "ridge"
     cold_ridge: float = 10.0
     cold_calibrate: bool = True
+    #: new-user path (:mod:`kgrec.models.hybrid._users`): users without a training row are
+    #: scored from profile attributes / friends and their known items; the two ablations
+    new_users: bool = True
+    new_user_attributes: bool = True
+    new_user_weighting: bool = True
 
     def validate(self) -> None:
         self._require("dim", self.dim >= 1, "dim must be >= 1")
@@ -216,7 +222,7 @@ def normalized_ui_adjacency(train: sp.csr_matrix) -> sp.csr_matrix:
     return normalized_adjacency(train)
 
 
-class HybridRecommender(LearnedVectorsMixin, Recommender):
+class HybridRecommender(NewUserMixin, LearnedVectorsMixin, Recommender):
     """KG + text hybrid (see the module docstring). ``inputs``: side information aligned to the
     training matrix's users/items (:func:`~kgrec.models.hybrid.inputs_from_graph`); without it
     the model is a pure ID model trained the same way (and cannot embed new items)."""
@@ -384,6 +390,10 @@ class HybridRecommender(LearnedVectorsMixin, Recommender):
         if blend == "ease":
             with flog.part("blend", budget):
                 self._fit_blend(m, validate)
+        self.new_users_ = None
+        if c.new_users:
+            cfg = NewUserConfig(attributes=c.new_user_attributes, weighting=c.new_user_weighting)
+            self._fit_new_users(m, cfg, opts.seed)
         note = fitting.budget_note(budget, flog.parts)
         if note:
             flog.notes.append(note)
@@ -537,7 +547,7 @@ class HybridRecommender(LearnedVectorsMixin, Recommender):
                 self.ease_
             )
             out = (1 - w) * _zscore(out) + w * _zscore(cf)
-        return out
+        return self._score_new_users(users, history, out)
 
     def embed_items(
         self,
@@ -622,6 +632,7 @@ class HybridRecommender(LearnedVectorsMixin, Recommender):
         if self.ease_ is not None:
             out["ease"] = self.ease_
             out["blend_w"] = np.array(self.blend_w_, np.float64)
+        out.update(self.new_user_state())
         return out
 
     def _extra_meta(self) -> dict[str, Any]:
@@ -643,6 +654,8 @@ class HybridRecommender(LearnedVectorsMixin, Recommender):
             out["item_relations"] = list(self.item_links_.relations)
         if self.inputs is not None:
             out["inputs"] = self.inputs.describe()
+        if self.new_users_ is not None:
+            out["new_users"] = self.new_users_.meta()
         return out
 
     def _set_state(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
@@ -657,6 +670,9 @@ class HybridRecommender(LearnedVectorsMixin, Recommender):
             self.blend_w_ = float(arrays["blend_w"])
         if "training" in meta:
             self.options = TrainingOptions.from_dict(meta["training"])
+        self.new_users_ = None
+        if "new_users" in meta:
+            self.set_new_user_state(arrays, meta["new_users"])
         net = meta.get("network")
         if net is None:
             return

@@ -1,0 +1,595 @@
+"""The new-user path: a user without a training row scored from what is known at sign-up
+(profile attributes, friends) and the ``k`` items they have interacted with since.
+
+Model::
+
+    prior(u)  = pop + (a_u - mean a) W          (ridge from the profile one-hots a_u -- age band,
+                                                 gender, occupation, ... -- to the training rows:
+                                                 attribute-conditioned popularity)
+    social(u) = mean_{f in friends(u)} r_f / |r_f|     (the friends' training rows, if any)
+    p(u)      = (1 - w_s) z(prior(u)) + w_s z(social(u))        (w_s = 0 without friends)
+    s(u)      = (1 - w_k) z(p(u)) + w_k z(b(h_u)),  w_k = k / (k + kappa)
+
+``b(h)`` is the host model's score from the known items ``h`` alone (for the hybrid:
+``z(m z(fold-in of its item vectors) + (1 - m) z(EASE))``), ``z`` standardises each row,
+``k = |h|``. So ``k = 0`` falls back to the informed prior, and the weight moves to behaviour as
+``k`` grows. The ridge strength, ``w_s``, ``kappa`` and ``m`` are chosen on validation users
+(NDCG@20; ``kappa`` and ``m`` on the mean over the ``k >= 1`` tasks): held-out users given to
+:meth:`NewUserModel.fit` (e.g. a cold-user split's validation users), else a seeded share of the
+training users treated as new (items in a seeded order, the first ``k`` revealed, the rest the
+targets; the prior is fitted without their rows, but the host model was trained on them, so
+behaviour looks better on them than on truly new users). Test users are never seen.
+Ablations: ``attributes=False`` (prior = popularity), ``social=False``, ``weighting=False``
+(``w_k = 1/2`` for every ``k >= 1``: no history weighting).
+
+Everything here is handed matrices; this module reads no files, builds no graph, runs no encoder.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from kgrec.errors import DataError, KgrecError
+from kgrec.models._base import ModelConfig
+
+log = logging.getLogger(__name__)
+
+#: scores of new users from their known items only: CSR history rows -> (n, n_items) tensor,
+#: or a pair of such tensors whose mix is chosen on validation with kappa
+BehaviourFn = Callable[[sp.csr_matrix], torch.Tensor | tuple[torch.Tensor, torch.Tensor]]
+
+RIDGE_GRID = (1.0, 10.0, 100.0, 1000.0)
+SOCIAL_GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
+KAPPA_GRID = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
+#: share of the first of two behaviour scores (the hybrid: fold-in, then EASE)
+MIX_GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def _parts(b: torch.Tensor | tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    return b if isinstance(b, tuple) else (b,)
+
+
+@dataclass(frozen=True)
+class NewUserConfig(ModelConfig):
+    """New-user path settings (see the module docstring). ``valid_share``: training users kept
+    as validation users; ``valid_ks``: the ``k`` of their tasks (kappa is chosen on the mean
+    NDCG@20 over the ``k >= 1`` ones, the prior on ``k = 0``)."""
+
+    attributes: bool = True
+    social: bool = True
+    weighting: bool = True
+    valid_share: float = 0.1
+    valid_ks: tuple[int, ...] = (0, 1, 3, 5, 10, 20)
+    min_items: int = 11
+
+    def validate(self) -> None:
+        self._require("valid_share", 0 < self.valid_share < 0.5, "valid_share in (0, 0.5)")
+        self._require("valid_ks", 0 in self.valid_ks, "valid_ks must include 0")
+        self._require("valid_ks", min(self.valid_ks) >= 0, "valid_ks must be >= 0")
+        self._require("min_items", self.min_items >= 2, "min_items must be >= 2")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        out["valid_ks"] = list(self.valid_ks)
+        return out
+
+    @classmethod
+    def from_dict(cls, obj: dict[str, Any]) -> NewUserConfig:
+        obj = dict(obj)
+        if "valid_ks" in obj:
+            obj["valid_ks"] = tuple(int(k) for k in obj["valid_ks"])
+        return super().from_dict(obj)
+
+
+def _zscore(s: torch.Tensor) -> torch.Tensor:
+    return (s - s.mean(1, keepdim=True)) / (s.std(1, keepdim=True) + 1e-9)
+
+
+def _row_normalise(m: sp.spmatrix) -> sp.csr_matrix:
+    m = sp.csr_matrix(m, dtype=np.float64)
+    s = np.asarray(m.sum(1)).ravel()
+    inv = np.divide(1.0, s, out=np.zeros_like(s), where=s > 0)
+    return sp.csr_matrix(sp.diags(inv) @ m)
+
+
+def ndcg20(scores: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """NDCG@20 per row (``mask``: items excluded from ranking; ideal DCG of min(|rel|, 20))."""
+    s = scores.masked_fill(mask, -torch.inf)
+    k = min(20, s.shape[1])
+    top = s.topk(k, dim=1).indices
+    disc = 1.0 / torch.log2(torch.arange(2, k + 2, dtype=torch.float32))
+    dcg = (targets.gather(1, top) * disc).sum(1)
+    n = targets.sum(1).clamp(max=k).long()
+    idcg = torch.cumsum(disc, 0)[(n - 1).clamp(min=0)]
+    return torch.where(n > 0, dcg / idcg, torch.zeros_like(dcg))
+
+
+def _dense(m: sp.spmatrix) -> torch.Tensor:
+    return torch.from_numpy(np.asarray(m.toarray(), dtype=np.float32))
+
+
+@dataclass(frozen=True)
+class ValidTask:
+    """Validation users treated as new: ``users`` (rows of the user-side matrices), the ``k``
+    items they show (``shown``, CSR rows over the items) and the items to rank (``targets``)."""
+
+    k: int
+    users: np.ndarray
+    shown: sp.csr_matrix
+    targets: sp.csr_matrix
+
+
+class NewUserModel:
+    """Scores for users without a training row (see the module docstring).
+
+    ``fit(train, features, social, behaviour)``: ``train`` the binary ``n_users x n_items``
+    training matrix; ``features`` ``n_users x n_features`` profile one-hots (or ``None``);
+    ``social`` ``n_users x n_users`` friendship links (or ``None``); ``behaviour`` the host
+    model's score from history rows alone (``None``: the prior at every ``k``)."""
+
+    def __init__(self, config: NewUserConfig | None = None, *, seed: int = 0) -> None:
+        self.config = config or NewUserConfig()
+        self.seed = int(seed)
+        self.pop_: np.ndarray | None = None
+        self.mean_f_: np.ndarray | None = None
+        self.w_: np.ndarray | None = None
+        self.train_: sp.csr_matrix | None = None
+        self.ridge_ = 0.0
+        self.social_w_ = 0.0
+        self.kappa_ = float("inf")
+        self.mix_ = 1.0
+        self.choice_: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ prior
+    def _fit_prior(self, train: sp.csr_matrix, features: sp.csr_matrix | None, lam: float) -> None:
+        rows = np.flatnonzero(train.getnnz(axis=1) > 0)
+        y = train[rows]
+        self.pop_ = np.asarray(y.mean(0)).ravel().astype(np.float64)
+        self.w_ = None
+        self.mean_f_ = None
+        if features is None or not self.config.attributes or features.shape[1] == 0:
+            return
+        x = np.asarray(features[rows].toarray(), np.float64)
+        self.mean_f_ = x.mean(0)
+        xc = x - self.mean_f_
+        g = xc.T @ xc + lam * np.eye(x.shape[1])
+        self.w_ = np.linalg.solve(g, np.asarray((y.T @ xc).T))  # (n_features, n_items)
+
+    def prior(self, features: sp.csr_matrix | None, n: int) -> torch.Tensor:
+        """Attribute-conditioned popularity of ``n`` users (popularity without features)."""
+        assert self.pop_ is not None
+        out = np.tile(self.pop_, (n, 1))
+        if self.w_ is not None and features is not None:
+            out = out + (np.asarray(features.toarray(), np.float64) - self.mean_f_) @ self.w_
+        return torch.from_numpy(out.astype(np.float32))
+
+    def social_rows(self, social: sp.csr_matrix | None) -> torch.Tensor | None:
+        """Mean of the friends' row-normalised training rows (``None``: no friends given)."""
+        if social is None or not self.config.social or self.train_ is None:
+            return None
+        if social.shape[1] != self.train_.shape[0]:
+            raise DataError(
+                f"social rows have {social.shape[1]} columns, not {self.train_.shape[0]}"
+            )
+        return _dense(_row_normalise(social) @ _row_normalise(self.train_))
+
+    def _p(
+        self,
+        features: sp.csr_matrix | None,
+        social: sp.csr_matrix | None,
+        n: int,
+        w_s: float | None = None,
+    ) -> torch.Tensor:
+        p = _zscore(self.prior(features, n))
+        w_s = self.social_w_ if w_s is None else w_s
+        s = self.social_rows(social) if w_s > 0 else None
+        if s is None:
+            return p
+        has = s.sum(1, keepdim=True) > 0
+        return torch.where(has, (1 - w_s) * p + w_s * _zscore(s), p)
+
+    # ------------------------------------------------------------------ fit
+    def carve_validation(self, train: sp.csr_matrix) -> tuple[sp.csr_matrix, list[ValidTask]]:
+        """Validation users carved from the training users (seeded ``valid_share`` of those with
+        ``min_items``+ items; items in a seeded order, the first ``k`` shown): the training
+        matrix without their rows, and their tasks for every ``k`` in ``valid_ks``."""
+        c = self.config
+        rng = np.random.default_rng(self.seed)
+        n_users = train.shape[0]
+        deg = train.getnnz(axis=1)
+        cand = np.flatnonzero(deg >= c.min_items)
+        if len(cand) < 10:  # small data: every user with 2+ items (tasks need k < |items|)
+            cand = np.flatnonzero(deg >= 2)
+        if len(cand) < 10:
+            raise KgrecError("the new-user path needs >= 10 training users with 2+ items")
+        val = np.sort(rng.permutation(cand)[: max(5, round(c.valid_share * len(cand)))])
+        keep = np.ones(n_users, np.float32)
+        keep[val] = 0.0
+        rest = sp.csr_matrix(sp.diags(keep) @ train)
+        rest.eliminate_zeros()
+        rows = _dense(train[val])
+        noise = torch.from_numpy(rng.random(rows.shape).astype(np.float32))
+        rank = torch.where(rows > 0, noise, torch.full_like(noise, 2.0)).argsort(1).argsort(1)
+        tasks = []
+        for k in sorted(set(c.valid_ks)):
+            shown = (rank < k).float() * rows
+            ok = (rows.sum(1) > k).numpy()
+            tasks.append(
+                ValidTask(
+                    k,
+                    val[ok],
+                    sp.csr_matrix(shown[ok].numpy()),
+                    sp.csr_matrix((rows - shown)[ok].numpy()),
+                )
+            )
+        return rest, tasks
+
+    def fit(
+        self,
+        train: sp.csr_matrix,
+        features: sp.csr_matrix | None = None,
+        social: sp.csr_matrix | None = None,
+        behaviour: BehaviourFn | None = None,
+        *,
+        valid: Sequence[ValidTask] | None = None,
+    ) -> NewUserModel:
+        """Fit the prior and choose ridge strength, friends' weight and kappa on ``valid``
+        (tasks of held-out users who are not in ``train``; default: :meth:`carve_validation`)."""
+        c = self.config
+        train = sp.csr_matrix(train, dtype=np.float32)
+        train.data[:] = 1.0
+        n_users = train.shape[0]
+        if features is not None:
+            features = sp.csr_matrix(features, dtype=np.float32)
+            if features.shape[0] != n_users:
+                raise DataError(f"user features have {features.shape[0]} rows, not {n_users}")
+        if social is not None:
+            social = sp.csr_matrix(social, dtype=np.float32)
+            if social.shape != (n_users, n_users):
+                raise DataError(f"social links have shape {social.shape}, not {(n_users,) * 2}")
+        if valid is None:
+            fit_train, tasks = self.carve_validation(train)
+            source = f"carved: {c.valid_share:.0%} of the training users"
+        else:
+            fit_train, tasks = train, list(valid)
+            source = "given held-out validation users"
+        by_k = {t.k: t for t in tasks if len(t.users)}
+        if 0 not in by_k:
+            raise KgrecError("the new-user validation tasks need k = 0 (the prior)")
+        self.train_ = fit_train  # validation: friends' rows without the validation users
+
+        def inputs(t: ValidTask) -> tuple[Any, Any]:
+            return (
+                None if features is None else features[t.users],
+                None if social is None else social[t.users],
+            )
+
+        def mean_ndcg(scores: torch.Tensor, t: ValidTask) -> float:
+            shown = _dense(t.shown)
+            return float(ndcg20(scores, _dense(t.targets), shown > 0).mean())
+
+        # 1. prior: ridge strength (and the friends' weight) on k = 0
+        t0 = by_k[0]
+        f0, s0 = inputs(t0)
+        curve_r: dict[float, float] = {}
+        lams = RIDGE_GRID if (features is not None and c.attributes) else (0.0,)
+        for lam in lams:
+            self._fit_prior(fit_train, features, max(lam, 1e-6))
+            curve_r[lam] = mean_ndcg(self.prior(f0, len(t0.users)), t0)
+        self.ridge_ = max(curve_r, key=lambda x: (curve_r[x], x))
+        self._fit_prior(fit_train, features, max(self.ridge_, 1e-6))
+        curve_s: dict[float, float] = {}
+        self.social_w_ = 0.0
+        if social is not None and c.social:
+            for w in SOCIAL_GRID:
+                curve_s[w] = mean_ndcg(self._p(f0, s0, len(t0.users), w), t0)
+            self.social_w_ = max(curve_s, key=lambda x: (curve_s[x], -x))
+        # 2. kappa on the k >= 1 tasks (mean NDCG@20 over them)
+        curve_k: dict[float, float] = {}
+        kpos = sorted(k for k in by_k if k >= 1)
+        self.kappa_ = float("nan")
+        if behaviour is not None and kpos:
+            ps = {k: self._p(*inputs(by_k[k]), len(by_k[k].users)) for k in kpos}
+            parts = {k: _parts(behaviour(by_k[k].shown)) for k in kpos}
+            mixes = MIX_GRID if len(parts[kpos[0]]) == 2 else (1.0,)
+            grid = KAPPA_GRID if c.weighting else (None,)
+            for mix in mixes:
+                zb = {k: self._mix(parts[k], mix) for k in kpos}
+                for kap in grid:
+                    vals = []
+                    for k in kpos:
+                        w = 0.5 if kap is None else k / (k + kap)
+                        vals.append(mean_ndcg((1 - w) * ps[k] + w * zb[k], by_k[k]))
+                    curve_k[(mix, -1.0 if kap is None else kap)] = float(np.mean(vals))
+            best = max(curve_k, key=lambda x: (curve_k[x], -x[1], x[0]))
+            self.mix_ = best[0]
+            self.kappa_ = float("nan") if best[1] == -1.0 else best[1]
+        self.behaviour_ = behaviour is not None
+        # 3. refit the prior on every training user
+        self._fit_prior(train, features, max(self.ridge_, 1e-6))
+        self.train_ = train
+        self.choice_ = {
+            "validation": source,
+            "valid_users": {int(k): len(t.users) for k, t in by_k.items()},
+            "ridge": self.ridge_,
+            "ridge_curve": curve_r,
+            "social_w": self.social_w_,
+            "social_curve": curve_s,
+            "kappa": self.kappa_,
+            "mix": self.mix_,
+            "kappa_curve": {f"mix={m},kappa={k}": v for (m, k), v in curve_k.items()},
+        }
+        log.info("new-user path: %s", self.choice_)
+        return self
+
+    def weight(self, k: np.ndarray) -> np.ndarray:
+        """Weight of behaviour for users with ``k`` known items."""
+        k = np.asarray(k, np.float64)
+        if not getattr(self, "behaviour_", False):
+            return np.zeros_like(k)
+        if not self.config.weighting or np.isnan(self.kappa_):
+            return np.where(k > 0, 0.5, 0.0)
+        return k / (k + self.kappa_)
+
+    # ------------------------------------------------------------------ scoring
+    def score(
+        self,
+        history: sp.csr_matrix,
+        features: sp.csr_matrix | None = None,
+        social: sp.csr_matrix | None = None,
+        behaviour: BehaviourFn | None = None,
+    ) -> torch.Tensor:
+        """Scores ``(n, n_items)`` of new users from their known items, profile features and
+        friendship rows (over the training users)."""
+        if self.pop_ is None:
+            raise KgrecError("the new-user path is not fitted")
+        history = sp.csr_matrix(history, dtype=np.float32)
+        n = history.shape[0]
+        p = self._p(features, social, n)
+        k = history.getnnz(axis=1)
+        w = torch.from_numpy(self.weight(k).astype(np.float32))[:, None]
+        if behaviour is None or not (w > 0).any():
+            return p
+        b = self._mix(_parts(behaviour(history)), self.mix_)
+        return (1 - w) * p + w * b
+
+    @staticmethod
+    def _mix(parts: tuple[torch.Tensor, ...], mix: float) -> torch.Tensor:
+        if len(parts) == 1:
+            return _zscore(parts[0])
+        return _zscore(mix * _zscore(parts[0]) + (1 - mix) * _zscore(parts[1]))
+
+    # ------------------------------------------------------------------ persistence
+    def state(self) -> dict[str, np.ndarray]:
+        assert self.pop_ is not None
+        out = {"nu.pop": self.pop_}
+        if self.w_ is not None:
+            out["nu.w"] = self.w_
+            out["nu.mean_f"] = self.mean_f_
+        return out
+
+    def meta(self) -> dict[str, Any]:
+        return {
+            "config": self.config.to_dict(),
+            "seed": self.seed,
+            "ridge": self.ridge_,
+            "social_w": self.social_w_,
+            "kappa": None if not np.isfinite(self.kappa_) else self.kappa_,
+            "mix": self.mix_,
+            "behaviour": bool(getattr(self, "behaviour_", False)),
+        }
+
+    @classmethod
+    def from_state(
+        cls, arrays: dict[str, np.ndarray], meta: dict[str, Any], train: sp.csr_matrix
+    ) -> NewUserModel:
+        m = cls(NewUserConfig.from_dict(meta["config"]), seed=int(meta.get("seed", 0)))
+        m.pop_ = arrays["nu.pop"]
+        m.w_ = arrays.get("nu.w")
+        m.mean_f_ = arrays.get("nu.mean_f")
+        m.train_ = train
+        m.ridge_ = float(meta.get("ridge", 0.0))
+        m.social_w_ = float(meta.get("social_w", 0.0))
+        kap = meta.get("kappa")
+        m.kappa_ = float("nan") if kap is None else float(kap)
+        m.behaviour_ = bool(meta.get("behaviour", False))
+        m.mix_ = float(meta.get("mix", 1.0))
+        return m
+
+
+def user_profile(kg: Any, users: Any, *, min_degree: int = 1) -> tuple[Any, sp.csr_matrix | None]:
+    """Profile links (:class:`~kgrec.models.hybrid.SideLinks` of user -> attribute value, or
+    ``None``) and the user x user friendship matrix (symmetric, or ``None``) of ``users`` from a
+    built :class:`~kgrec.graph.KnowledgeGraph`."""
+    from kgrec.models.hybrid._inputs import _align, links_from_graph
+
+    prof = links_from_graph(kg, "user", users, min_degree=min_degree)
+    social = None
+    rows_of = _align(kg.vocab("user").ids, users) if "user" in kg.node_types else None
+    for et in kg.forward_edge_types():
+        src, _, dst = et
+        if src == "user" and dst == "user" and rows_of is not None:
+            e = kg.edge_index(et)
+            a, b = rows_of[e[0]], rows_of[e[1]]
+            ok = (a >= 0) & (b >= 0) & (a != b)
+            m = sp.csr_matrix(
+                (np.ones(int(ok.sum()), np.float32), (a[ok], b[ok])), shape=(len(users),) * 2
+            )
+            social = m if social is None else social + m
+    if social is not None:
+        social = sp.csr_matrix(social + social.T)
+        social.data[:] = 1.0
+    return prof, social
+
+
+class NewUserMixin:
+    """The new-user path of a recommender with ``item_vecs_`` (and optionally EASE weights
+    ``ease_`` / ``blend_w_``) and :class:`HybridInputs`: fitted after training, used by
+    ``_score`` for users without a training row, and by :meth:`score_new_users`."""
+
+    #: this model scores users without history from side information (no popularity fallback)
+    new_user_path = True
+    new_users_: NewUserModel | None = None
+    profile_entities_: np.ndarray | None = None
+
+    def _profile(self) -> tuple[sp.csr_matrix | None, sp.csr_matrix | None]:
+        inp = getattr(self, "inputs", None)
+        if inp is None:  # a loaded model: the matrices it was saved with
+            return getattr(self, "saved_profile_", (None, None))
+        f = None
+        if inp.user_profile is not None:
+            f = sp.csr_matrix(sum(inp.user_profile.matrices), dtype=np.float32)
+            f.data[:] = 1.0
+        return f, inp.user_social
+
+    def behaviour_scores(
+        self, history: sp.csr_matrix
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Scores of new users from their known items alone: the fold-in of the item vectors
+        (mean of the history items'), and the EASE scores when the model has EASE weights
+        (the new-user path chooses their mix on validation users)."""
+        from kgrec.models._base import fold_in
+
+        items = torch.from_numpy(self.item_vecs_)
+        out = fold_in(items, history) @ items.T
+        ease = getattr(self, "ease_", None)
+        if ease is not None:
+            return out, _dense(history) @ torch.from_numpy(ease)
+        return out
+
+    def _fit_new_users(
+        self,
+        train: sp.csr_matrix,
+        config: NewUserConfig,
+        seed: int,
+        valid: Sequence[ValidTask] | None = None,
+    ) -> None:
+        f, social = self._profile()
+        inp = getattr(self, "inputs", None)
+        self.profile_entities_ = (
+            None
+            if inp is None or inp.user_profile is None
+            else np.asarray(inp.user_profile.entities, dtype=str)
+        )
+        try:
+            self.new_users_ = NewUserModel(config, seed=seed).fit(
+                train, f, social, behaviour=self.behaviour_scores, valid=valid
+            )
+        except KgrecError as exc:  # too little data: popularity for users without history
+            log.warning("no new-user path: %s", exc)
+            self.new_users_ = None
+
+    def fit_new_users(
+        self, valid: Sequence[ValidTask] | None = None, config: NewUserConfig | None = None
+    ) -> None:
+        """Refit the new-user path of the fitted model, its choices made on ``valid`` (held-out
+        users who are not in the training matrix, e.g. a cold-user split's validation users;
+        default: validation users carved from the training users)."""
+        self._check_fitted()
+        c = self.config
+        cfg = config or NewUserConfig(
+            attributes=c.new_user_attributes, weighting=c.new_user_weighting
+        )
+        self._fit_new_users(self.train_, cfg, self.options.seed, valid)
+
+    def _score_new_users(
+        self, users: np.ndarray, history: sp.csr_matrix, out: torch.Tensor
+    ) -> torch.Tensor:
+        """``out`` with the rows of users without a training row replaced by the new-user path."""
+        nu = self.new_users_
+        if nu is None:
+            return self._popularity_fallback(users, history, out)
+        cold = np.flatnonzero(self.train_.getnnz(axis=1)[users] == 0)
+        if not len(cold):
+            return out
+        f, social = self._profile()
+        u = users[cold]
+        s = nu.score(
+            history[cold],
+            None if f is None else f[u],
+            None if social is None else social[u],
+            behaviour=self.behaviour_scores,
+        )
+        out = out.clone()
+        out[torch.from_numpy(cold)] = s.to(out.dtype)
+        return out
+
+    def new_user_state(self) -> dict[str, np.ndarray]:
+        """Arrays that save the new-user path (prior, profile and friendship matrices)."""
+        if self.new_users_ is None:
+            return {}
+        out = self.new_users_.state()
+        if self.profile_entities_ is not None:
+            out["nu.entities"] = self.profile_entities_
+        for name, m in zip(("profile", "social"), self._profile(), strict=True):
+            if m is not None:
+                m = sp.csr_matrix(m)
+                out[f"nu.{name}_indptr"] = m.indptr.astype(np.int64)
+                out[f"nu.{name}_indices"] = m.indices.astype(np.int64)
+                out[f"nu.{name}_shape"] = np.array(m.shape, np.int64)
+        return out
+
+    def set_new_user_state(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+        """Restore what :meth:`new_user_state` saved (``meta``: the model's ``new_users``)."""
+        self.new_users_ = NewUserModel.from_state(arrays, meta, self.train_)
+        ents = arrays.get("nu.entities")
+        self.profile_entities_ = None if ents is None else ents.astype(str)
+        mats = []
+        for name in ("profile", "social"):
+            if f"nu.{name}_indptr" not in arrays:
+                mats.append(None)
+                continue
+            ind = arrays[f"nu.{name}_indices"]
+            shape = tuple(int(x) for x in arrays[f"nu.{name}_shape"])
+            mats.append(
+                sp.csr_matrix(
+                    (np.ones(len(ind), np.float32), ind, arrays[f"nu.{name}_indptr"]), shape=shape
+                )
+            )
+        self.saved_profile_ = (mats[0], mats[1])
+
+    def profile_rows(self, attributes: list[dict[str, Any]]) -> sp.csr_matrix | None:
+        """Profile one-hot rows of new users from ``{"age_band": "25-34", ...}`` mappings (keys:
+        the attribute's entity type; unknown values are ignored and logged)."""
+        ents = self.profile_entities_
+        if ents is None:
+            return None
+        col = {str(e): j for j, e in enumerate(ents)}
+        rows, cols = [], []
+        for i, attrs in enumerate(attributes):
+            for key, vals in (attrs or {}).items():
+                for v in vals if isinstance(vals, list | tuple) else [vals]:
+                    j = col.get(f"{key}:{v}")
+                    if j is None:
+                        log.info("unknown profile value %s:%s ignored", key, v)
+                        continue
+                    rows.append(i)
+                    cols.append(j)
+        return sp.csr_matrix(
+            (np.ones(len(rows), np.float32), (rows, cols)), shape=(len(attributes), len(ents))
+        )
+
+    def score_new_users(
+        self,
+        history: sp.csr_matrix,
+        *,
+        attributes: list[dict[str, Any]] | None = None,
+        friends: sp.csr_matrix | None = None,
+    ) -> torch.Tensor:
+        """Scores of users who are not in the training matrix: known items ``history``
+        (CSR rows over the items), profile ``attributes`` (one mapping per row, e.g.
+        ``{"age_band": "25-34", "gender": "F"}``) and ``friends`` (CSR rows over the training
+        users). Without a fitted new-user path: the behaviour scores (popularity when empty)."""
+        history = sp.csr_matrix(history, dtype=np.float32)
+        nu = self.new_users_
+        if nu is None:
+            raise KgrecError("this model has no new-user path (fit with new_users=True)")
+        f = None if attributes is None else self.profile_rows(attributes)
+        return nu.score(history, f, friends, behaviour=self.behaviour_scores)

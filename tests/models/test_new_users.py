@@ -1,0 +1,135 @@
+"""The new-user path: attribute prior, history weighting chosen on validation users, popularity
+fallback of models without side information, and the hybrid's use of it (warm users untouched)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from kgrec.models import EASE, MFBPR, HybridRecommender, ItemKNN
+from kgrec.models.hybrid import HybridInputs, SideLinks
+from kgrec.models.hybrid._users import NewUserConfig, NewUserModel, ValidTask, ndcg20
+from kgrec.train import TrainingOptions
+
+N_USERS, N_ITEMS, N_GROUPS = 240, 30, 3
+
+
+def planted(seed: int = 0) -> tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray]:
+    """Users of 3 taste groups (attribute = the group, 10% mislabelled); a user likes items of
+    their group with p = 0.6, others with p = 0.05."""
+    rng = np.random.default_rng(seed)
+    group = np.arange(N_USERS) % N_GROUPS
+    p = np.where(group[:, None] == (np.arange(N_ITEMS) % N_GROUPS)[None, :], 0.6, 0.05)
+    r = sp.csr_matrix((rng.random((N_USERS, N_ITEMS)) < p).astype(np.float32))
+    label = np.where(rng.random(N_USERS) < 0.1, rng.integers(0, N_GROUPS, N_USERS), group)
+    f = sp.csr_matrix(
+        (np.ones(N_USERS, np.float32), (np.arange(N_USERS), label)), shape=(N_USERS, N_GROUPS)
+    )
+    return r, f, group
+
+
+def first_users(r: sp.csr_matrix, n: int = 200) -> sp.csr_matrix:
+    """``r`` with the rows of users ``n..`` emptied (they are the new users)."""
+    out = sp.csr_matrix(sp.diags((np.arange(r.shape[0]) < n).astype(np.float32)) @ r)
+    out.eliminate_zeros()
+    return out
+
+
+def test_attribute_prior_beats_popularity_for_new_users():
+    r, f, _ = planted()
+    test = np.arange(200, N_USERS)
+    train = first_users(r)
+    with_attr = NewUserModel(seed=0).fit(train, f)
+    no_attr = NewUserModel(NewUserConfig(attributes=False), seed=0).fit(train, f)
+    empty = sp.csr_matrix((len(test), N_ITEMS), dtype=np.float32)
+    tgt = torch.from_numpy(r[test].toarray())
+    mask = torch.zeros_like(tgt, dtype=torch.bool)
+    a = ndcg20(with_attr.score(empty, f[test]), tgt, mask).mean()
+    b = ndcg20(no_attr.score(empty, f[test]), tgt, mask).mean()
+    assert a > b + 0.1, (float(a), float(b))
+    assert with_attr.choice_["ridge"] in with_attr.choice_["ridge_curve"]
+
+
+def test_history_weight_grows_with_k_and_is_chosen_on_validation():
+    r, f, _ = planted(1)
+
+    def behaviour(h):  # item-item co-occurrence from the revealed items
+        return torch.from_numpy(np.asarray((h @ (r.T @ r)).toarray(), np.float32))
+
+    m = NewUserModel(seed=0).fit(r, f, behaviour=behaviour)
+    w = m.weight(np.array([0, 1, 3, 10, 100]))
+    assert w[0] == 0 and np.all(np.diff(w) > 0) and w[-1] < 1
+    from kgrec.models.hybrid._users import KAPPA_GRID
+
+    assert m.kappa_ in KAPPA_GRID and m.choice_["kappa"] == m.kappa_
+    flat = NewUserModel(NewUserConfig(weighting=False), seed=0).fit(r, f, behaviour=behaviour)
+    assert list(flat.weight(np.array([0, 1, 20]))) == [0.0, 0.5, 0.5]
+
+
+def test_given_validation_tasks_are_used():
+    r, f, _ = planted(2)
+    val = np.arange(200, N_USERS)
+    train = first_users(r)
+    empty = sp.csr_matrix((len(val), N_ITEMS), dtype=np.float32)
+    m = NewUserModel(seed=0).fit(train, f, valid=[ValidTask(0, val, empty, r[val])])
+    assert m.choice_["validation"] == "given held-out validation users"
+    assert m.choice_["valid_users"] == {0: len(val)}
+    with pytest.raises(Exception, match="k = 0"):
+        NewUserModel(seed=0).fit(train, f, valid=[ValidTask(1, val, r[val], r[val])])
+
+
+@pytest.mark.parametrize("klass", [EASE, ItemKNN])
+def test_models_without_side_information_fall_back_to_popularity(klass):
+    r, _, _ = planted(3)
+    train = first_users(r)
+    m = klass().fit(train)
+    s = m.score(np.array([210, 5]), sp.csr_matrix((2, N_ITEMS), dtype=np.float32))
+    pop = np.asarray(train.sum(0)).ravel()
+    assert np.allclose(s[0].numpy(), pop)  # new user, no history: popularity
+    assert not np.allclose(s[1].numpy(), pop)  # a known user keeps the model's scores
+
+
+def test_mf_new_user_without_history_gets_popularity_not_ties():
+    r, _, _ = planted(4)
+    train = first_users(r)
+    m = MFBPR(options=TrainingOptions(epochs=1, batch_size=256, seed=0)).fit(train)
+    s = m.score(np.array([220]), sp.csr_matrix((1, N_ITEMS), dtype=np.float32))[0]
+    assert len(set(s.numpy().round(6))) > 1
+
+
+def _hybrid_pair(tmp_path):
+    r, f, _ = planted(5)
+    train = first_users(r)
+    prof = SideLinks(("in_group",), np.array([f"group:{g}" for g in range(N_GROUPS)], object), (f,))
+    inputs = HybridInputs(N_USERS, N_ITEMS, user_profile=prof)
+    opts = TrainingOptions(epochs=3, batch_size=32, seed=1)
+    on = HybridRecommender(dim=8, layers=1, cf_blend="none", options=opts, inputs=inputs)
+    off = HybridRecommender(
+        dim=8, layers=1, cf_blend="none", new_users=False, options=opts, inputs=inputs
+    )
+    return r, f, train, on.fit(train), off.fit(train)
+
+
+def test_hybrid_new_user_path_leaves_warm_users_untouched(tmp_path):
+    _, _, train, on, off = _hybrid_pair(tmp_path)
+    warm = np.arange(0, 50)
+    assert torch.equal(on.score(warm), off.score(warm))
+    new = np.arange(200, 210)
+    empty = sp.csr_matrix((len(new), N_ITEMS), dtype=np.float32)
+    s_on, s_off = on.score(new, empty), off.score(new, empty)
+    pop = torch.from_numpy(np.asarray(train.sum(0), np.float32).ravel())
+    assert torch.allclose(s_off, pop.expand_as(s_off))  # without the path: popularity
+    assert not torch.allclose(s_on[0], s_on[1]) or not torch.allclose(s_on[0], s_on[2])
+    # saved and loaded: the same new-user scores, and from attribute values by name
+    on.save(tmp_path / "m")
+    back = HybridRecommender.load(tmp_path / "m")
+    assert torch.allclose(back.score(new, empty), s_on, atol=1e-5)
+    by_name = back.score_new_users(
+        sp.csr_matrix((1, N_ITEMS), dtype=np.float32), attributes=[{"group": "1"}]
+    )
+    ref = back.score_new_users(
+        sp.csr_matrix((1, N_ITEMS), dtype=np.float32), attributes=[{"group": "2"}]
+    )
+    assert not torch.allclose(by_name, ref)
