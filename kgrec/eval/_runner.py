@@ -307,6 +307,13 @@ def compare(
             eval_s = time.perf_counter() - t1
             result = getattr(model, "result_", None)
             row = {"seed": int(seed), "model": name, "fit_s": fit_s, "eval_s": eval_s}
+            # how users without any history (cold-user@0) are answered (see Recommender.score)
+            side = getattr(model, "new_user_path", False) and (
+                getattr(model, "new_users_", None) is not None
+            )
+            row["users_without_history"] = (
+                "side information (profile attributes / friends)" if side else "popularity"
+            )
             if result is not None:
                 row.update(epochs=result.epochs_run, best_epoch=result.best_epoch + 1)
                 training.append(

@@ -50,7 +50,7 @@ def _client(trained_dir, spec, journal=None):
     m = HybridAdapter.from_dir(trained_dir, spec, encoder=HashEncoder())
     r = Retriever(m).build()
     if journal is not None:
-        r.attach_journal(journal)
+        r.attach_journal(journal(m.fingerprint))
     return TestClient(create_app(r), raise_server_exceptions=False), m
 
 
@@ -64,10 +64,10 @@ def test_one_event_changes_a_new_users_recommendations(trained_dir, spec):
     client, m = _client(trained_dir, spec)
     profile = {"age_band": "25-34", "gender": "F", "occupation": "engineer"}
     a = client.post("/users/new-a/events", json={"attributes": profile})
-    assert a.status_code == 200 and a.json()["items"] == []
+    assert a.status_code == 201, a.text
     item = m.item_ids[100]
     b = client.post("/users/new-b/events", json={"attributes": profile, "items": [item]})
-    assert b.status_code == 200 and b.json()["items"] == [item]
+    assert b.status_code == 201 and b.json()["events"] == 1
     top_a, top_b = _top(client, "new-a"), _top(client, "new-b")
     assert len(top_a) == 10 and len(top_b) == 10
     assert top_a != top_b
@@ -86,3 +86,19 @@ def test_events_validate_item_ids(trained_dir, spec):
     assert bad.status_code == 404 and "no-such-item" in bad.text
     assert client.post("/users/u1/events", json={"itemz": []}).status_code == 422
     assert client.post("/recommend", json={"user": "u1"}).status_code == 404  # nothing recorded
+
+
+def test_events_survive_a_restart(trained_dir, spec, tmp_path):
+    from kgrec.serve._journal import Journal
+
+    path = tmp_path / "journal"
+    client, m = _client(trained_dir, spec, lambda fp: Journal(path, fingerprint=fp))
+    items = [m.item_ids[5], m.item_ids[50]]
+    client.post("/users/new-r/events", json={"items": items[:1], "attributes": {"gender": "F"}})
+    client.post("/users/new-r/events", json={"items": items[1:]})
+    before = _top(client, "new-r")
+    # a fresh process: same model, same journal
+    client2, _ = _client(trained_dir, spec, lambda fp: Journal(path, fingerprint=fp))
+    assert _top(client2, "new-r") == before
+    ev = client2.post("/users/new-r/events", json={"text": "more of the same"})
+    assert ev.status_code == 201 and ev.json()["events"] == 3  # two replayed + this one
