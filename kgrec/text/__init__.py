@@ -34,9 +34,18 @@ from kgrec.text._encoder import (
     pool,
     quantize_int8,
 )
+from kgrec.text._finetune import (
+    FINETUNE_MODES,
+    FinetuneConfig,
+    FinetunedEncoder,
+    TextTower,
+    TowerBatch,
+    TowerData,
+)
 
 __all__ = [
     "DEFAULT_MODEL_ID",
+    "FINETUNE_MODES",
     "CachedEncoder",
     "EmbeddingCache",
     "EncodeStats",
@@ -44,8 +53,13 @@ __all__ = [
     "EncoderKey",
     "EntityEmbeddings",
     "EntityTexts",
+    "FinetuneConfig",
+    "FinetunedEncoder",
     "ModelNotFoundError",
     "TextEncoder",
+    "TextTower",
+    "TowerBatch",
+    "TowerData",
     "TransformerEncoder",
     "default_model_path",
     "embed_many",

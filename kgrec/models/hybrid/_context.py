@@ -86,4 +86,38 @@ def hybrid_from_context(
         inputs = hybrid_inputs(context, user_links=config.user_links)
     elif context is None:
         log.warning("hybrid without a model context: ID-only (no KG, no text)")
-    return HybridRecommender(config, options=options, inputs=inputs)
+    model = HybridRecommender(config, options=options, inputs=inputs)
+    if config.text_finetune != "none" and context is not None and config.text:
+        tower, data = text_tower_inputs(context, config)
+        model.set_text_tower(tower, data)
+    return model
+
+
+def text_tower_inputs(context: ModelContext, config: HybridConfig) -> tuple[Any, Any]:
+    """A fresh :class:`~kgrec.text.TextTower` for ``config`` (initialised from
+    ``config.text_init_from`` when set) and its inputs for the context's items (tokens and, in
+    top-layers mode, the frozen layers' outputs, computed once per context and mode)."""
+    from kgrec.text import FinetuneConfig, TextTower, texts_from_spec
+
+    ft = FinetuneConfig(
+        mode=config.text_finetune,
+        top_layers=config.text_finetune_layers,
+        lora_rank=config.text_lora_rank,
+        lora_alpha=2.0 * config.text_lora_rank,
+    )
+    tower = TextTower(ft)
+    if config.text_init_from:
+        tower.init_from(config.text_init_from)
+    key = f"tower_data:{ft.mode}:{ft.top_layers}:{ft.max_length}"
+    if key not in context.cache:
+        if context.spec is None:
+            raise SpecError("the text tower needs a graph spec for the item texts")
+        texts = texts_from_spec(context.spec, context.dataset)["item"]
+        by_id = {str(i): k for k, i in enumerate(texts.ids)}
+        rows = []
+        for item in context.positives.items.ids:
+            k = by_id.get(str(item))
+            t = "" if k is None else (texts.texts[k] or " ".join(texts.reviews[k][:4]))
+            rows.append(t)
+        context.cache[key] = tower.prepare(rows)
+    return tower, context.cache[key]

@@ -136,6 +136,14 @@ class HybridConfig(ModelConfig):
         self._require("ease_lambda", self.ease_lambda > 0, "ease_lambda must be > 0")
         self._require("cold_map", self.cold_map in ("content", "ridge"), "content or ridge")
         self._require("cold_ridge", self.cold_ridge > 0, "cold_ridge must be > 0")
+        self._require(
+            "text_finetune",
+            self.text_finetune in ("none", "lora", "top-layers", "full"),
+            "text_finetune: none, lora, top-layers or full",
+        )
+        self._require("text_finetune_epochs", self.text_finetune_epochs >= 0, "must be >= 0")
+        self._require("text_finetune_layers", self.text_finetune_layers >= 1, "must be >= 1")
+        self._require("text_contrast", self.text_contrast >= 0, "must be >= 0")
 
     def loss_weights(self) -> LossWeights:
         return LossWeights(
@@ -387,6 +395,9 @@ class HybridRecommender(NewUserMixin, LearnedVectorsMixin, Recommender):
         if ridge:
             with flog.part("cold_map", budget):
                 self._fit_cold_map(m, validate)
+            if c.text_finetune != "none":
+                with flog.part("text_tower", budget):
+                    self._fit_text_tower(m)
         if blend == "ease":
             with flog.part("blend", budget):
                 self._fit_blend(m, validate)
@@ -560,6 +571,8 @@ class HybridRecommender(NewUserMixin, LearnedVectorsMixin, Recommender):
         Comparable with :meth:`item_vectors` / :meth:`user_vectors` (cosine space): this is
         exactly the vector an item without training interactions gets inside the model."""
         self._check_fitted()
+        if self.uses_tower():  # text: the tower's vectors (self.text_encoder())
+            return self._embed_tower(text, links)
         if getattr(self, "cold_w_", None) is not None:
             return self._embed_ridge(text, links)
         if self.module_ is None:
@@ -589,12 +602,39 @@ class HybridRecommender(NewUserMixin, LearnedVectorsMixin, Recommender):
             mod.eval()
             return mod.embed_new_items(t, lk).numpy()
 
+    def _embed_tower(
+        self, text: np.ndarray | None, links: Sequence[Sequence[tuple[str, str]]] | None
+    ) -> np.ndarray:
+        n = len(text) if text is not None else (len(links) if links is not None else 0)
+        if n == 0:
+            raise KgrecError("embed_items needs text vectors or KG links for at least one item")
+        if text is None:
+            text = np.zeros((n, self.text_tower_.dim), np.float32)
+        bags = self._new_bags(n, links) if self.tower_head_.bag is not None else None
+        v = self._head_vectors(np.asarray(text, np.float32), bags)
+        return (getattr(self, "cold_scale_", 1.0) * v).astype(np.float32)
+
     def _embed_ridge(
         self, text: np.ndarray | None, links: Sequence[Sequence[tuple[str, str]]] | None
     ) -> np.ndarray:
         n = len(text) if text is not None else (len(links) if links is not None else 0)
         if n == 0:
             raise KgrecError("embed_items needs text vectors or KG links for at least one item")
+        bags = self._new_bags(n, links)
+        if text is None and self.config.text and self.module_ is not None:
+            d = self.module_.fusion.proj.in_features if self.module_.fusion.proj else 0
+            text = np.zeros((n, d)) if d else None
+        x = self._content_features(text, bags)
+        v = x @ self.cold_w_
+        v *= getattr(self, "cold_scale_", 1.0) / np.maximum(
+            np.linalg.norm(v, axis=1, keepdims=True), 1e-12
+        )
+        return v.astype(np.float32)
+
+    def _new_bags(
+        self, n: int, links: Sequence[Sequence[tuple[str, str]]] | None
+    ) -> np.ndarray | None:
+        """IDF-weighted, L2-normalised entity bags of new items (as the cold map's features)."""
         bags = None
         if self.idf_ is not None and self.item_links_ is not None:
             ent = {str(e): k for k, e in enumerate(self.item_links_.entities)}
@@ -606,15 +646,7 @@ class HybridRecommender(NewUserMixin, LearnedVectorsMixin, Recommender):
             bags *= self.idf_
             nb = np.linalg.norm(bags, axis=1, keepdims=True)
             bags = np.divide(bags, nb, out=np.zeros_like(bags), where=nb > 0)
-        if text is None and self.config.text and self.module_ is not None:
-            d = self.module_.fusion.proj.in_features if self.module_.fusion.proj else 0
-            text = np.zeros((n, d)) if d else None
-        x = self._content_features(text, bags)
-        v = x @ self.cold_w_
-        v *= getattr(self, "cold_scale_", 1.0) / np.maximum(
-            np.linalg.norm(v, axis=1, keepdims=True), 1e-12
-        )
-        return v.astype(np.float32)
+        return bags
 
     # ------------------------------------------------------------------ persistence
     def _state(self) -> dict[str, np.ndarray]:
