@@ -90,8 +90,7 @@ def run_seed(args: argparse.Namespace, seed: int, ctx, pos, ds) -> dict[str, Any
     from kgrec.eval._splits import TRAIN
     from kgrec.models import HybridConfig, HybridRecommender
     from kgrec.models.hybrid import ContentToCF, TextKNN
-    from kgrec.models.hybrid._context import hybrid_inputs
-    from kgrec.models.hybrid._context import text_tower_inputs
+    from kgrec.models.hybrid._context import hybrid_inputs, text_tower_inputs
 
     split = make_split(pos, "cold-item", seed=int(seed))
     proto = build_protocol(split)
