@@ -218,6 +218,21 @@ def _models_epilog() -> str:
 @click.option("--k", "ks", default="10,20", show_default=True, help="Cutoffs, comma-separated.")
 @click.option("--device", default="cpu", show_default=True, help="Training device (cpu, cuda).")
 @click.option(
+    "--text-finetune",
+    type=click.Choice(["none", "lora", "top-layers", "full"]),
+    default="none",
+    show_default=True,
+    help="hybrid: fine-tune the text encoder for cold items (top-layers: the top layer trains on "
+    "cached lower-layer outputs, the affordable mode on CPU; lora: peft adapters; full: all "
+    "weights). Progress per epoch with items/s.",
+)
+@click.option(
+    "--init-text-from",
+    type=click.Path(exists=True, file_okay=False),
+    default=None,
+    help="hybrid: start the text tower from a saved one (DIR/model/text_tower of another run).",
+)
+@click.option(
     "--progress/--no-progress",
     default=True,
     help="Progress on stderr: one line per epoch of each trained model (loss, validation, epoch "
@@ -239,6 +254,8 @@ def compare(
     data_path: str | None,
     ks: str,
     device: str,
+    text_finetune: str,
+    init_text_from: str | None,
     progress: bool,
     sets: tuple[str, ...],
     config_file: str | None,
@@ -286,6 +303,8 @@ def compare(
         valid_share=valid_share,
         valid_users=valid_users,
         eval_progress=progress,
+        text_finetune=text_finetune,
+        init_text_from=init_text_from,
     )
     from kgrec.models.hybrid import ModelContext
 

@@ -84,6 +84,21 @@ def _launch(nproc: int) -> None:
 @click.option("--path", "data_path", default=None, help="Dataset directory for local datasets.")
 @click.option("--device", default="cpu", show_default=True, help="Training device (cpu, cuda).")
 @click.option(
+    "--text-finetune",
+    type=click.Choice(["none", "lora", "top-layers", "full"]),
+    default="none",
+    show_default=True,
+    help="hybrid: fine-tune the text encoder for cold items (top-layers: the top layer trains on "
+    "cached lower-layer outputs, the affordable mode on CPU; lora: peft adapters; full: all "
+    "weights). Progress per epoch with items/s.",
+)
+@click.option(
+    "--init-text-from",
+    type=click.Path(exists=True, file_okay=False),
+    default=None,
+    help="hybrid: start the text tower from a saved one (DIR/model/text_tower of another run).",
+)
+@click.option(
     "--progress/--no-progress",
     default=True,
     help="One line per epoch on stderr: loss, validation, epoch time and an ETA that accounts "
@@ -102,6 +117,8 @@ def train(
     min_rating: float | None,
     data_path: str | None,
     device: str,
+    text_finetune: str,
+    init_text_from: str | None,
     progress: bool,
     sets: tuple[str, ...],
     config_file: str | None,
@@ -148,6 +165,8 @@ def train(
         epochs=epochs,
         max_seconds=max_seconds,
         device=device,
+        text_finetune=text_finetune,
+        init_text_from=init_text_from,
     )
     ds, mr, label, spec = load_target_spec(spec_or_dataset, data_path, min_rating)
     pos = positives(ds, min_rating=mr)

@@ -59,6 +59,10 @@ class CompareOptions:
     valid_users: int | None = None
     #: progress bar on stderr while evaluating
     eval_progress: bool = False
+    #: the hybrid's fine-tuned text tower (``none``, ``top-layers``, ``lora``, ``full``) and a
+    #: saved tower to start it from (``--init-text-from``)
+    text_finetune: str = "none"
+    init_text_from: str | None = None
 
     def __post_init__(self) -> None:
         from kgrec.models import MODELS
@@ -86,6 +90,12 @@ class CompareOptions:
             raise SpecError(f"valid_users must be >= 1, got {self.valid_users}", key="valid_users")
         if self.epochs is not None and self.epochs < 1:
             raise SpecError(f"epochs must be >= 1, got {self.epochs}", key="epochs")
+        if self.text_finetune not in ("none", "lora", "top-layers", "full"):
+            raise SpecError(
+                f"unknown text-finetune mode {self.text_finetune!r}; use none, lora, top-layers "
+                "or full",
+                key="text_finetune",
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -112,6 +122,12 @@ def make_model(name: str, seed: int, options: CompareOptions, *, context: Any | 
         if options.max_seconds is not None:
             changes["max_seconds"] = options.max_seconds
         opts = defaults.replace(**changes)
+        fields = getattr(klass.config_class, "__dataclass_fields__", {})
+        if hasattr(klass, "from_context") and "text_finetune" in fields:
+            cfg = klass.config_class(
+                text_finetune=options.text_finetune, text_init_from=options.init_text_from or ""
+            )
+            return klass.from_context(context, options=opts, config=cfg)
         if hasattr(klass, "from_context"):
             return klass.from_context(context, options=opts)
         return klass(options=opts)

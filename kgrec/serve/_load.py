@@ -65,6 +65,11 @@ class HybridAdapter(CatalogIdsMixin):
         ds = dataset if dataset is not None else spec.load_dataset()
         kg = kg if kg is not None else load_or_build(spec)
         self.matcher_ = AttributeMatcher(spec, kg)
+        tuned = model.text_encoder() if hasattr(model, "text_encoder") else None
+        if encoder is None and tuned is not None:  # a fine-tuned tower: its vectors, cached
+            from kgrec.text import CachedEncoder
+
+            encoder = CachedEncoder(tuned)
         self.encoder_ = encoder if encoder is not None else default_encoder()
         self._fields = list(spec.text.item_fields)
         self._text_cols = text_columns(ds, self._fields)
