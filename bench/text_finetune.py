@@ -115,11 +115,26 @@ def run_seed(args: argparse.Namespace, seed: int, ctx, pos, ds) -> dict[str, Any
     # today's hybrid: graph model + ridge cold map
     opts = HybridRecommender.default_options.replace(seed=int(seed))
     cfg = HybridConfig(cf_blend="none", cold_map="ridge", text_finetune_epochs=args.epochs)
-    model = HybridRecommender(cfg, options=opts, inputs=inp)
+    saved = PARTS / f"graph_{seed}"
     t0 = time.perf_counter()
-    model.fit(train, validate=validate)
-    meta["graph_fit_s"] = time.perf_counter() - t0
-    meta["graph_train"] = model.result_.to_dict()
+    if (saved / "model.json").is_file():  # the same graph model, fitted by an earlier run
+        from kgrec.models import Recommender
+
+        model = Recommender.load(saved)
+        model.inputs = inp
+        graph_meta = json.loads((saved / "bench.json").read_text())
+    else:
+        model = HybridRecommender(cfg, options=opts, inputs=inp)
+        model.fit(train, validate=validate)
+        graph_meta = {
+            "graph_fit_s": time.perf_counter() - t0,
+            "graph_train": model.result_.to_dict(),
+            "loadavg": os.getloadavg(),
+        }
+        model.save(saved)
+        (saved / "bench.json").write_text(json.dumps(graph_meta))
+    meta.update(graph_meta)
+    cold_validate = validator(cold_items_task(split, "valid"), parse_metric("Recall@20"))
     meta["cold_scale"] = model.cold_scale_
     ridge_vecs = model.item_vecs_.copy()
     f_ridge = _long(model.score, tasks, seed)
@@ -147,8 +162,15 @@ def run_seed(args: argparse.Namespace, seed: int, ctx, pos, ds) -> dict[str, Any
         model.item_vecs_ = ridge_vecs.copy()
         model.tower_head_ = None
         c2 = HybridConfig(
-            **{**cfg.to_dict(), "text_finetune": mode, "text_finetune_epochs": _epochs(args, mode)}
+            **{
+                **cfg.to_dict(),
+                "text_finetune": mode,
+                "text_finetune_epochs": _epochs(args, mode),
+                "text_finetune_lr": args.lr,
+                "text_head_lr": args.head_lr,
+            }
         )
+        label = f"hybrid+{mode}{args.tag}"
         model.config = c2
         t1 = time.perf_counter()
         tower, data = text_tower_inputs(ctx, c2)
@@ -156,22 +178,24 @@ def run_seed(args: argparse.Namespace, seed: int, ctx, pos, ds) -> dict[str, Any
         model.set_text_tower(tower, data)
         r0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         t1 = time.perf_counter()
-        model._fit_text_tower(train)
+        model._fit_text_tower(train, cold_validate if args.select == "cold-valid" else None)
         fit_s = time.perf_counter() - t1
         f_t = _long(model.score, tasks, seed)
-        frames.append(f_t.assign(model=f"hybrid+{mode}"))
+        frames.append(f_t.assign(model=label))
         choose = "tower" if _mean(f_t, "cold-valid") > _mean(f_ridge, "cold-valid") else "ridge"
-        frames.append((f_t if choose == "tower" else f_ridge).assign(model=f"hybrid+{mode}+auto"))
+        frames.append((f_t if choose == "tower" else f_ridge).assign(model=f"{label}+auto"))
         hist = model.tower_result_["history"]
         ep = [h for h in hist if h["epoch"] > 0]
-        meta["modes"][mode] = {
+        meta["modes"][label] = {
             "prepare_s": prep,
             "tower_fit_s": fit_s,
             "epochs": len(ep),
             "epoch_s": [round(h["epoch_s"], 2) for h in ep],
             "items_per_s": [round(h["items_per_s"], 1) for h in ep],
             "best_epoch": model.tower_result_["best_epoch"],
-            "holdout_curve": [round(h["holdout_recall@20"], 4) for h in hist],
+            "check": model.tower_result_["check"],
+            "check_curve": [round(h["check"], 4) for h in hist],
+            "settings": {"lr": args.lr, "head_lr": args.head_lr, "select": args.select},
             "cold_valid_recall@20": {
                 "tower": _mean(f_t, "cold-valid"),
                 "ridge": _mean(f_ridge, "cold-valid"),
@@ -180,21 +204,22 @@ def run_seed(args: argparse.Namespace, seed: int, ctx, pos, ds) -> dict[str, Any
             "trainable_params": int(sum(p.numel() for p in tower.parameters())),
             "peak_rss_mb": max(r0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 1024,
         }
-        meta["on_topic@10"][f"hybrid+{mode}"] = _on_topic(model.item_vecs_, cold_test, warm, genres)
-        meta["on_topic@10"][f"{mode} tower text space"] = _on_topic(
+        meta["on_topic@10"][label] = _on_topic(model.item_vecs_, cold_test, warm, genres)
+        meta["on_topic@10"][f"{label} tower text space"] = _on_topic(
             model.tower_text_, cold_test, warm, genres
         )
-        meta["demo_neighbours"][f"hybrid+{mode}"] = demo(model, tower.encode([DEMO])[0])
+        meta["demo_neighbours"][label] = demo(model, tower.encode([DEMO])[0])
         if args.save_tower:
             model.save_text_tower(PARTS / f"tower_{mode}_{seed}")
-        print(f"  {mode}: cold {_mean(f_t, 'cold'):.4f} (ridge {_mean(f_ridge, 'cold'):.4f}), "
+        print(f"  {label}: cold {_mean(f_t, 'cold'):.4f} (ridge {_mean(f_ridge, 'cold'):.4f}), "
               f"cold-valid {_mean(f_t, 'cold-valid'):.4f} vs {_mean(f_ridge, 'cold-valid'):.4f}, "
               f"fit {fit_s:.0f}s", flush=True)  # fmt: skip
-    pd.concat(frames, ignore_index=True).to_csv(PARTS / f"seed_{seed}.csv.gz", index=False)
+    stem = f"seed_{seed}{args.tag}"
+    pd.concat(frames, ignore_index=True).to_csv(PARTS / f"{stem}.csv.gz", index=False)
     meta["loadavg"] = os.getloadavg()
     meta["date"] = datetime.now(UTC).isoformat(timespec="seconds")
     meta["command"] = "python " + " ".join(shlex.quote(a) for a in sys.argv)
-    (PARTS / f"seed_{seed}.json").write_text(json.dumps(meta, indent=1))
+    (PARTS / f"{stem}.json").write_text(json.dumps(meta, indent=1))
     return meta
 
 
@@ -215,7 +240,9 @@ def assemble() -> None:
     metas = [json.loads(p.read_text()) for p in sorted(PARTS.glob("seed_*.json"))]
     if not frames:
         return
-    f = pd.concat(frames, ignore_index=True)
+    f = pd.concat(frames, ignore_index=True).drop_duplicates(
+        ["model", "seed", "user", "task", "metric"]
+    )
     out: dict[str, Any] = {
         "name": "text_finetune",
         "spec": "graphs/movielens-100k.toml",
@@ -285,6 +312,15 @@ def main() -> None:
     p.add_argument("--lora-epochs", type=int, default=4)
     p.add_argument("--full-epochs", type=int, default=2)
     p.add_argument("--save-tower", action="store_true")
+    p.add_argument("--lr", type=float, default=5e-5, help="tower learning rate")
+    p.add_argument("--head-lr", type=float, default=1e-3, help="head learning rate (0: frozen)")
+    p.add_argument(
+        "--select",
+        choices=["cold-valid", "holdout-warm"],
+        default="cold-valid",
+        help="epoch selection: cold validation items' Recall@20, or held-out warm items",
+    )
+    p.add_argument("--tag", default="", help="suffix of the variant's labels and part files")
     p.add_argument("--assemble-only", action="store_true")
     args = p.parse_args()
     torch.set_num_threads(1)

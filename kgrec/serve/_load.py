@@ -65,6 +65,7 @@ class HybridAdapter(CatalogIdsMixin):
         ds = dataset if dataset is not None else spec.load_dataset()
         kg = kg if kg is not None else load_or_build(spec)
         self.matcher_ = AttributeMatcher(spec, kg)
+        base_encoder = encoder
         tuned = model.text_encoder() if hasattr(model, "text_encoder") else None
         if encoder is None and tuned is not None:  # a fine-tuned tower: its vectors, cached
             from kgrec.text import CachedEncoder
@@ -80,6 +81,18 @@ class HybridAdapter(CatalogIdsMixin):
         self._row = {i: r for r, i in enumerate(self._item_ids)}
         self._urow = {u: r for r, u in enumerate(self._user_ids)}
         self._items = _normalize(np.asarray(model.item_vectors().numpy(), np.float32))
+        # similar items come from the content model's space (text + KG, what items ARE): the
+        # hybrid's item space follows co-consumption, and on cold ml-100k items its 10 nearest
+        # known items share a genre less often (bench/results/text_finetune.json, on_topic@10)
+        from kgrec.serve._content import ContentModel
+
+        self.content_ = ContentModel.from_spec(spec, dataset=ds, kg=kg, encoder=base_encoder)
+        sim = np.zeros((len(self._item_ids), self.content_.item_vectors().shape[1]), np.float32)
+        for r, i in enumerate(self._item_ids):
+            cr = self.content_.item_row(i)
+            if cr is not None:
+                sim[r] = self.content_.item_vectors()[cr]
+        self._similar = sim
         self._users = _normalize(np.asarray(model.user_vectors().numpy(), np.float32))
         self._fingerprint = (
             fingerprint
@@ -139,7 +152,14 @@ class HybridAdapter(CatalogIdsMixin):
             )
         )
         vecs = self.model.embed_items(text=text, links=links)
-        return EmbeddedItems(_normalize(np.asarray(vecs, np.float32)), matched, unmatched)
+        similar = self.content_.embed_items(rows).vectors
+        return EmbeddedItems(
+            _normalize(np.asarray(vecs, np.float32)), matched, unmatched, similar=similar
+        )
+
+    def similar_vectors(self) -> np.ndarray:
+        """Item vectors of the similarity space (the content model's: text + KG)."""
+        return self._similar
 
     def score_user(
         self,

@@ -148,6 +148,8 @@ class EmbeddedItems:
     vectors: np.ndarray
     matched: list[list[str]]
     unmatched: list[list[str]]
+    #: vectors in the model's item-similarity space (``similar_vectors()``), where it has one
+    similar: np.ndarray | None = None
 
 
 @runtime_checkable

@@ -120,7 +120,11 @@ class Retriever:
         self._lock = threading.RLock()
         self.items_: VectorIndex | None = None
         self.users_: VectorIndex | None = None
+        #: similar items, where the model has a separate similarity space (``similar_vectors``:
+        #: the hybrid's is the content model's); users always come from ``users_``
+        self.similar_: VectorIndex | None = None
         self._added: dict[str, tuple[NewItem, np.ndarray]] = {}
+        self._added_sim: dict[str, np.ndarray] = {}
         self._next = 1
         self._urow = {str(u): r for r, u in enumerate(model.user_ids)}
         self._events: dict[str, list[EventRecord]] = {}
@@ -137,6 +141,11 @@ class Retriever:
         self.users_ = VectorIndex(self.config).build(
             m.user_vectors(), list(m.user_ids), fingerprint=fp, node_type="user"
         )
+        sim = getattr(m, "similar_vectors", None)
+        if sim is not None:
+            self.similar_ = VectorIndex(self.config).build(
+                sim(), list(m.item_ids), fingerprint=fp, node_type="item"
+            )
         return self
 
     def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
@@ -149,6 +158,12 @@ class Retriever:
         with self._lock, atomic_dir(path, overwrite=overwrite) as tmp:
             items.save(tmp / "items")
             users.save(tmp / "users")
+            if self.similar_ is not None:
+                self.similar_.save(tmp / "similar")
+                sims = [self._added_sim[i] for i in self._added if i in self._added_sim]
+                sdim = int(self.similar_.dim_ or 0)
+                arr = np.stack(sims) if sims else np.zeros((0, sdim))
+                np.save(tmp / "added_similar.npy", arr.astype(np.float32), allow_pickle=False)
             ids = list(self._added)
             rows = [self._added[i][0].to_dict() | {"id": i} for i in ids]
             dim = int(items.dim_ or 0)
@@ -187,12 +202,20 @@ class Retriever:
         self.items_ = VectorIndex.load(path / "items", expected_fingerprint=fp, device=device)
         self.users_ = VectorIndex.load(path / "users", expected_fingerprint=fp, device=device)
         self.config = self.items_.config
+        if (path / "similar").is_dir():
+            self.similar_ = VectorIndex.load(
+                path / "similar", expected_fingerprint=fp, device=device
+            )
         rows = json.loads((path / "added.json").read_text())
         vecs = np.load(path / "added.npy", allow_pickle=False)
         for row, v in zip(rows, vecs, strict=True):
             item = NewItem.from_dict(row)
             assert item.id is not None
             self._added[item.id] = (item, v)
+        if self.similar_ is not None and (path / "added_similar.npy").is_file():
+            sims = np.load(path / "added_similar.npy", allow_pickle=False)
+            for row, v in zip(rows, sims, strict=True):
+                self._added_sim[str(row["id"])] = v
         self._next = int(meta.get("next_new", 1))
         return self
 
@@ -236,16 +259,26 @@ class Retriever:
         users_k = k if users_k is None else check_k(users_k, what="users_k", low=0)
         matched: list[str] = []
         unmatched: list[str] = []
+        sim_vec = None
         if isinstance(item, NewItem):
             emb = self.model.embed_items([item])
             vec, matched, unmatched = emb.vectors[0], emb.matched[0], emb.unmatched[0]
             item_id = item.id
             exclude = [[item_id]] if item_id else None
+            if emb.similar is not None:
+                sim_vec = emb.similar[0]
         else:
             item_id = str(item)
             vec = self._item_vector(item_id)
             exclude = [[item_id]]
-        res = items.search(vec, k, exclude=exclude)
+            if self.similar_ is not None:
+                sim_vec = self._added_sim.get(item_id)
+                if sim_vec is None and item_id not in self._added:
+                    sim_vec = self.model.similar_vectors()[self.model.item_row(item_id)]  # type: ignore[attr-defined]
+        if self.similar_ is not None and sim_vec is not None:
+            res = self.similar_.search(sim_vec, k, exclude=exclude)
+        else:
+            res = items.search(vec, k, exclude=exclude)
         found_users = self._hits(users.search(vec, users_k), items=False) if users_k else []
         return NeighborsResult(
             item_id, self._hits(res, items=True), found_users, matched, unmatched
@@ -357,9 +390,14 @@ class Retriever:
                 self._added[i] = (dataclasses.replace(row, id=i), np.asarray(v, np.float32))
             try:
                 items.add(emb.vectors, ids)
+                if self.similar_ is not None and emb.similar is not None:
+                    for i, v in zip(ids, emb.similar, strict=True):
+                        self._added_sim[i] = np.asarray(v, np.float32)
+                    self.similar_.add(emb.similar, ids)
             except Exception:
                 for i in ids:
                     self._added.pop(i, None)
+                    self._added_sim.pop(i, None)
                 raise
         return [AddedItem(i, m, u) for i, m, u in zip(ids, emb.matched, emb.unmatched, strict=True)]
 

@@ -52,3 +52,19 @@ def test_adapter_serves_a_trained_hybrid(trained_dir, spec):
     rec = r.recommend(m.user_ids[0], k=5)
     assert len(rec.items) == 5 and not {h.id for h in rec.items} & set(m.known_items(m.user_ids[0]))
     assert len(r.recommend(text="space war", k=3).items) == 3
+
+
+def test_similar_items_come_from_the_content_space_users_from_the_hybrid(trained_dir, spec):
+    """neighbors(): similar items from the content model's space (what items are), the users
+    likely to want the item from the hybrid's CF-trained vectors."""
+    from kgrec.serve import ContentModel
+
+    m = HybridAdapter.from_dir(trained_dir, spec, encoder=HashEncoder())
+    content = ContentModel.from_spec(spec, encoder=HashEncoder())
+    new = NewItem(title="Galaxy Raiders", attributes={"class": ["Sci-Fi"]})
+    got = Retriever(m).build().neighbors(new, 5, users_k=5)
+    want = Retriever(content).build().neighbors(new, 20, users_k=0)
+    assert [h.id for h in got.items] == [h.id for h in want.items if h.id in set(m.item_ids)][:5]
+    vec = m.embed_items([new]).vectors[0]
+    users = m.user_vectors() @ vec
+    assert got.users[0].id == m.user_ids[int(np.argmax(users))]

@@ -98,9 +98,11 @@ def train_text_tower(
     seed: int,
     holdout: float = 0.1,
     progress: bool | None = None,
+    check_fn: Any = None,
 ) -> dict[str, Any]:
     """Train ``tower`` (a :class:`~kgrec.text.TextTower`) and ``head`` on the warm items of
-    ``train``; restores the best epoch on the held-out warm items; returns the history."""
+    ``train``; restores the best epoch (on ``check_fn()`` when given, e.g. Recall@20 of cold
+    validation items, else on the held-out warm items); returns the history."""
     from tqdm import tqdm
 
     rng = np.random.default_rng(seed)
@@ -117,10 +119,11 @@ def train_text_tower(
     pos_in_fit = np.full(train.shape[1], -1, np.int64)
     pos_in_fit[fit_items] = np.arange(len(fit_items))
     module = tower.module
-    params = [
-        {"params": tower.parameters(), "lr": lr},
-        {"params": list(head.parameters()), "lr": head_lr},
-    ]
+    params = [{"params": tower.parameters(), "lr": lr}]
+    if head_lr > 0:
+        params.append({"params": list(head.parameters()), "lr": head_lr})
+    else:  # the head stays at the ridge map: only the text encoder adapts
+        head.requires_grad_(False)
     opt = torch.optim.AdamW(params, weight_decay=0.0)
 
     def vectors(items: np.ndarray) -> torch.Tensor:
@@ -135,15 +138,19 @@ def train_text_tower(
         return torch.cat(out) if out else torch.zeros(0, head.text.out_features)
 
     def check() -> float:
+        if check_fn is not None:
+            module.eval()
+            head.eval()
+            return float(check_fn())
         if not n_hold:
             return 0.0
         return _holdout_recall(users, vectors(hold), csc[:, hold])
 
     best = check()
-    history: list[dict[str, Any]] = [{"epoch": 0, "holdout_recall@20": best}]
+    history: list[dict[str, Any]] = [{"epoch": 0, "check": best}]
     best_state = (copy.deepcopy(tower.trainable_state()), copy.deepcopy(head.state_dict()))
     best_epoch = 0
-    log.info("text tower epoch 0 (ridge init): holdout Recall@20 %.4f", best)
+    log.info("text tower epoch 0 (ridge init): check %.4f", best)
     for epoch in range(1, epochs + 1):
         t0 = time.perf_counter()
         order = rng.permutation(fit_items)
@@ -185,13 +192,13 @@ def train_text_tower(
             {
                 "epoch": epoch,
                 "loss": total / max(n_steps, 1),
-                "holdout_recall@20": score,
+                "check": score,
                 "epoch_s": dt,
                 "items_per_s": len(order) / max(dt, 1e-9),
             }
         )
         log.info(
-            "text tower epoch %d: loss %.4f, holdout Recall@20 %.4f, %.1fs (%.0f items/s)",
+            "text tower epoch %d: loss %.4f, check %.4f, %.1fs (%.0f items/s)",
             epoch,
             history[-1]["loss"],
             score,
@@ -207,10 +214,27 @@ def train_text_tower(
     module.eval()
     return {
         "best_epoch": best_epoch,
-        "best_holdout_recall@20": best,
+        "best_check": best,
+        "check": "cold validation (check_fn)"
+        if check_fn is not None
+        else "held-out warm items Recall@20",
         "holdout_items": int(n_hold),
         "history": history,
     }
+
+
+def _rows(data: Any, rows: np.ndarray) -> Any:
+    """``data`` (a :class:`~kgrec.text.TowerData`) restricted to ``rows``."""
+    import dataclasses
+
+    idx = torch.from_numpy(np.asarray(rows, np.int64))
+    return dataclasses.replace(
+        data,
+        input_ids=data.input_ids.index_select(0, idx),
+        mask=data.mask.index_select(0, idx),
+        hidden=None if data.hidden is None else data.hidden.index_select(0, idx),
+        lengths=data.lengths[rows],
+    )
 
 
 class TextTowerMixin:
@@ -242,9 +266,10 @@ class TextTowerMixin:
             return None
         return torch.from_numpy(link_features(self.inputs))
 
-    def _fit_text_tower(self, train: sp.csr_matrix) -> None:
+    def _fit_text_tower(self, train: sp.csr_matrix, cold_validate: Any = None) -> None:
         """Train the tower and its head (see the module docstring); items without training
-        interactions get the head's vectors at the validated cold scale."""
+        interactions get the head's vectors at the validated cold scale. ``cold_validate``
+        (a validator of the model on cold validation items) chooses the epoch when given."""
         c = self.config
         if self.text_tower_ is None or self.tower_data_ is None:
             raise KgrecError(
@@ -258,6 +283,19 @@ class TextTowerMixin:
         bags = self._bag_tensor()
         head = TowerHead(self.text_tower_.dim, 0 if bags is None else bags.shape[1], c.dim)
         head.init_from_ridge(self.cold_w_.astype(np.float64))
+        cold = np.flatnonzero(np.diff(train.tocsc().indptr) == 0)
+        base_vecs = self.item_vecs_.copy()
+        check_fn = None
+        if cold_validate is not None and len(cold):
+
+            def check_fn() -> float:
+                t = self.text_tower_.encode_data(_rows(self.tower_data_, cold))
+                self.item_vecs_ = base_vecs.copy()
+                self.item_vecs_[cold] = getattr(self, "cold_scale_", 1.0) * self._head_of(
+                    head, t, None if bags is None else bags[cold]
+                )
+                return float(cold_validate(self))
+
         t0 = time.perf_counter()
         self.tower_result_ = train_text_tower(
             self.text_tower_,
@@ -276,11 +314,12 @@ class TextTowerMixin:
             contrast=c.text_contrast,
             seed=self.options.seed,
             progress=getattr(self.options, "progress", None),
+            check_fn=check_fn,
         )
+        self.item_vecs_ = base_vecs
         self.tower_result_["fit_s"] = time.perf_counter() - t0
         self.tower_head_ = head
         self.tower_text_ = self.text_tower_.encode_data(self.tower_data_)
-        cold = np.flatnonzero(np.diff(train.tocsc().indptr) == 0)
         if len(cold):
             v = self._head_vectors(self.tower_text_[cold], None if bags is None else bags[cold])
             self.item_vecs_ = self.item_vecs_.copy()
@@ -289,10 +328,14 @@ class TextTowerMixin:
 
     def _head_vectors(self, text: np.ndarray, bags: Any) -> np.ndarray:
         assert self.tower_head_ is not None
+        return self._head_of(self.tower_head_, text, bags)
+
+    @staticmethod
+    def _head_of(head: TowerHead, text: np.ndarray, bags: Any) -> np.ndarray:
         with torch.no_grad():
             t = torch.as_tensor(np.asarray(text, np.float32))
             b = None if bags is None else torch.as_tensor(np.asarray(bags, np.float32))
-            return self.tower_head_(t, b).numpy()
+            return head(t, b).numpy()
 
     def text_encoder(self) -> Any | None:
         """The encoder whose vectors :meth:`embed_items` expects: a
