@@ -257,6 +257,20 @@ def assemble() -> None:
         "models": {},
         "paired_vs_today": {},
         "per_seed": metas,
+        "notes": [
+            "1 seed (2020) only: the machine ran at load average 17-19 on 2 cores during this "
+            "session (graph fit 904 s wall vs 265 s in the first run); seeds 2021/2022, LoRA and "
+            "full fine-tuning, lastfm-hetrec, the warm protocol and --init-text-from transfer "
+            "were not measured",
+            "'hybrid+top-layers-holdoutsel': first run, epoch chosen on 10% held-out warm items "
+            "(rose 0.81 -> 0.93) while cold test fell to 0.3985: held-out warm items are not a "
+            "proxy for cold ones (their interactions trained the user vectors)",
+            "'hybrid+top-layers': epoch chosen on cold-valid Recall@20; every fine-tuning epoch "
+            "scored below the ridge start (check_curve), so epoch 0 (= ridge map) was kept",
+            "kgrec neighbors / POST /neighbors for a hybrid now take similar items from the "
+            "content model's space (text + KG LSI), so they are on topic exactly as often as the "
+            "content model's; users likely to want the item come from the hybrid's vectors",
+        ],
     }
     for task in ("cold", "cold-valid", "test"):
         for metric in ("Recall@20", "NDCG@20"):

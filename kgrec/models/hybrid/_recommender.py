@@ -79,7 +79,15 @@ class HybridConfig(ModelConfig):
     neighbours either way (99.8% / 95.8% of the 10 nearest,
     ``bench/research/hybrid_ml100k/cold_map_calibration.json``). The mapped vectors' length
     (``cold_scale_``, 0.25 to 1) is chosen on the validation callback: dot-product scores make it
-    a prior of content-only items against learned ones (see :meth:`_choose_cold_scale`)."""
+    a prior of content-only items against learned ones (see :meth:`_choose_cold_scale`).
+    ``text_finetune`` (``none`` by default: it has not beaten the ridge map on ml-100k's cold
+    validation items, ``bench/results/text_finetune.json``): after the graph model, a fine-tuned
+    text tower (``top-layers``: the top ``text_finetune_layers`` MiniLM layers on cached lower-layer
+    outputs; ``lora``; ``full``) and a head started at the ridge map train on the warm items for
+    ``text_finetune_epochs`` (ranking + ``text_contrast`` * InfoNCE against the graph's item
+    vectors; tower lr ``text_finetune_lr``, head lr ``text_head_lr``, 0 freezes the head) and embed
+    the cold items (:mod:`kgrec.models.hybrid._text_tower`); ``text_init_from``: a saved tower
+    directory to start from."""
 
     dim: int = 256
     layers: int = 2
