@@ -371,6 +371,10 @@ class TextTower:
         return self.encode_data(data)
 
     # ------------------------------------------------------------------ weights
+    def encoder(self) -> FinetunedEncoder:
+        """This tower as a :class:`~kgrec.text.TextEncoder` (cacheable by its weights hash)."""
+        return FinetunedEncoder(self)
+
     def trainable_state(self) -> dict[str, Any]:
         """The tensors that fine-tuning changes (names as in ``module.state_dict()``)."""
         names = {n for n, p in self.module.named_parameters() if p.requires_grad}

@@ -121,3 +121,20 @@ def text_tower_inputs(context: ModelContext, config: HybridConfig) -> tuple[Any,
             rows.append(t)
         context.cache[key] = tower.prepare(rows)
     return tower, context.cache[key]
+
+
+def load_text_tower(meta: dict[str, Any]) -> Any:
+    """The (untrained) :class:`~kgrec.text.TextTower` a saved hybrid's ``text_tower`` metadata
+    describes, its base model checked by file hash; the caller loads the trained tensors."""
+    from kgrec.errors import KgrecError
+    from kgrec.text import FinetuneConfig, TextTower
+
+    tower = TextTower(
+        FinetuneConfig.from_dict(meta["config"]), meta["model_path"], model_id=meta["model_id"]
+    )
+    if tower.base_hash != meta["base_hash"]:
+        raise KgrecError(
+            f"the text tower was fine-tuned from model files sha256 {meta['base_hash'][:12]}; "
+            f"{tower.model_path} now has {tower.base_hash[:12]}"
+        )
+    return tower

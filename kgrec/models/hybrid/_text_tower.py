@@ -343,9 +343,7 @@ class TextTowerMixin:
         (the base encoder)."""
         if not self.uses_tower():
             return None
-        from kgrec.text import FinetunedEncoder
-
-        return FinetunedEncoder(self.text_tower_)
+        return self.text_tower_.encoder()
 
     def _tower_state(self) -> dict[str, np.ndarray]:
         if not self.uses_tower():
@@ -379,16 +377,9 @@ class TextTowerMixin:
         tm = meta.get("text_tower")
         if not tm:
             return
-        from kgrec.text import FinetuneConfig, TextTower
+        from kgrec.models.hybrid._context import load_text_tower
 
-        tower = TextTower(
-            FinetuneConfig.from_dict(tm["config"]), tm["model_path"], model_id=tm["model_id"]
-        )
-        if tower.base_hash != tm["base_hash"]:
-            raise KgrecError(
-                f"the text tower was fine-tuned from model files sha256 {tm['base_hash'][:12]}; "
-                f"{tower.model_path} now has {tower.base_hash[:12]}"
-            )
+        tower = load_text_tower(tm)
         tower.load_weights(
             {
                 k[len("tower.") :]: torch.from_numpy(np.array(v))
