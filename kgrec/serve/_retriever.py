@@ -273,8 +273,11 @@ class Retriever:
             exclude = [[item_id]]
             if self.similar_ is not None:
                 sim_vec = self._added_sim.get(item_id)
-                if sim_vec is None and item_id not in self._added:
-                    sim_vec = self.model.similar_vectors()[self.model.item_row(item_id)]  # type: ignore[attr-defined]
+                sim_of = getattr(self.model, "similar_vectors", None)
+                row_of = getattr(self.model, "item_row", None)
+                if sim_vec is None and item_id not in self._added and sim_of and row_of:
+                    row = row_of(item_id)
+                    sim_vec = None if row is None else sim_of()[row]
         if self.similar_ is not None and sim_vec is not None:
             res = self.similar_.search(sim_vec, k, exclude=exclude)
         else:
