@@ -37,6 +37,7 @@ from kgrec.models._base import (
 )
 from kgrec.models.hybrid._inputs import HybridInputs, SideLinks
 from kgrec.models.hybrid._modules import HybridModule, LossWeights, UserBatch
+from kgrec.models.hybrid._text_tower import TextTowerMixin
 from kgrec.models.hybrid._users import NewUserConfig, NewUserMixin
 from kgrec.train import (
     BPRSampler,
@@ -114,6 +115,16 @@ class HybridConfig(ModelConfig):
     cold_map: str = "ridge"
     cold_ridge: float = 10.0
     cold_calibrate: bool = True
+    #: fine-tuned text tower for cold items (kgrec.models.hybrid._text_tower): none, top-layers,
+    #: lora or full; the settings of the tower's training stage follow
+    text_finetune: str = "none"
+    text_finetune_layers: int = 1
+    text_finetune_epochs: int = 8
+    text_finetune_lr: float = 5e-5
+    text_head_lr: float = 1e-3
+    text_contrast: float = 1.0
+    text_lora_rank: int = 8
+    text_init_from: str = ""
     #: new-user path (:mod:`kgrec.models.hybrid._users`): users without a training row are
     #: scored from profile attributes / friends and their known items; the two ablations
     new_users: bool = True
@@ -238,7 +249,7 @@ def normalized_ui_adjacency(train: sp.csr_matrix) -> sp.csr_matrix:
     return normalized_adjacency(train)
 
 
-class HybridRecommender(NewUserMixin, LearnedVectorsMixin, Recommender):
+class HybridRecommender(TextTowerMixin, NewUserMixin, LearnedVectorsMixin, Recommender):
     """KG + text hybrid (see the module docstring). ``inputs``: side information aligned to the
     training matrix's users/items (:func:`~kgrec.models.hybrid.inputs_from_graph`); without it
     the model is a pure ID model trained the same way (and cannot embed new items)."""
@@ -673,7 +684,7 @@ class HybridRecommender(NewUserMixin, LearnedVectorsMixin, Recommender):
             out["ease"] = self.ease_
             out["blend_w"] = np.array(self.blend_w_, np.float64)
         out.update(self.new_user_state())
-        return out
+        return {**out, **self._tower_state()}
 
     def _extra_meta(self) -> dict[str, Any]:
         out: dict[str, Any] = {"training": self.options.to_dict()}
@@ -696,7 +707,7 @@ class HybridRecommender(NewUserMixin, LearnedVectorsMixin, Recommender):
             out["inputs"] = self.inputs.describe()
         if self.new_users_ is not None:
             out["new_users"] = self.new_users_.meta()
-        return out
+        return {**out, **self._tower_meta()}
 
     def _set_state(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
         super()._set_state(arrays, meta)
@@ -710,6 +721,7 @@ class HybridRecommender(NewUserMixin, LearnedVectorsMixin, Recommender):
             self.blend_w_ = float(arrays["blend_w"])
         if "training" in meta:
             self.options = TrainingOptions.from_dict(meta["training"])
+        self._set_tower_state(arrays, meta)
         self.new_users_ = None
         if "new_users" in meta:
             self.set_new_user_state(arrays, meta["new_users"])
