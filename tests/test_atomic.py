@@ -26,4 +26,4 @@ def test_atomic_dir_overwrite(tmp_path):
         pass
     with atomic_dir(tmp_path / "g", overwrite=True) as d:
         (d / "y").write_text("2")
-    assert sorted(p.name for p in (tmp_path / "g").iterdir()) == ["y"]
+    assert sorted(p.name for p in (tmp_path / "g").iterdir()) == [".kgrec", "y"]  # the marker

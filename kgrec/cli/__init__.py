@@ -125,6 +125,10 @@ def main(argv: list[str] | None = None) -> int:
     except KgrecError as exc:
         click.echo(f"error: {exc}", err=True)
         return 2
+    except OSError as exc:  # a full or read-only disk, a permission error: one message
+        where = f" ({exc.filename})" if exc.filename else ""
+        click.echo(f"error: {exc.strerror or exc}{where}", err=True)
+        return 2
     return 0
 
 

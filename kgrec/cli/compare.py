@@ -337,7 +337,11 @@ def compare(
         partial(run_compare, data=data), pos, options, say, context, settings
     )
     name = Path(spec_or_dataset).stem if spec_or_dataset.endswith(".toml") else spec_or_dataset
-    out = Path(out_dir) if out_dir else Path("out") / f"compare-{Path(name).name}-{protocol}"
+    from kgrec._atomic import refuse_broad_dir
+
+    out = refuse_broad_dir(
+        Path(out_dir) if out_dir else Path("out") / f"compare-{Path(name).name}-{protocol}"
+    )
     command = (
         "kgrec compare " + " ".join(shlex.quote(a) for a in sys.argv[2:])
         if len(sys.argv) > 2 and sys.argv[1] == "compare"

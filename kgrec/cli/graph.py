@@ -17,9 +17,10 @@ def graph() -> None:
 
 
 def _default_out(name: str) -> Path:
+    from kgrec._atomic import under_root
     from kgrec.data import kgrec_home
 
-    return kgrec_home() / "graphs" / name
+    return under_root(kgrec_home() / "graphs", name)
 
 
 @graph.command()
@@ -39,15 +40,19 @@ def _default_out(name: str) -> Path:
 def build(spec: Path, out: Path | None, data_path: Path | None, overwrite: bool, quiet: bool):
     """Build the graph described by SPEC and save it (atomically: a failed or interrupted build
     leaves no half-written directory), then print its stats."""
+    from kgrec._atomic import check_out_dir
     from kgrec.graph import build_graph, cache_key, load_spec
 
     t0 = time.perf_counter()
     s = load_spec(spec, data_path=data_path)
+    # checked before the build: an unsafe --out fails in a second, not after the whole build
+    if out is not None:
+        target = check_out_dir(out, overwrite=overwrite)
+    else:  # the cache directory under $KGREC_HOME is kgrec's own: replaced when present
+        target = _default_out(s.name)
+        check_out_dir(target, overwrite=True, what="the cache directory")
     g = build_graph(s, progress=None if quiet else lambda m: click.echo(f"  {m}", err=True))
     g.meta["cache_key"] = cache_key(s)  # lets load_or_build(spec) reuse this directory
-    target = out if out is not None else _default_out(s.name)
-    if out is not None and out.exists() and not overwrite:
-        raise KgrecError(f"{out} already exists; pass --overwrite to replace it")
     g.save(target, overwrite=True)
     wall = time.perf_counter() - t0
     if not quiet:

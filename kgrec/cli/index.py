@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from kgrec.errors import DataError
+from kgrec.errors import DataError, KgrecError
 from kgrec.index import FACTORY_FORMS, IndexConfig, VectorIndex
 
 
@@ -138,8 +138,12 @@ def build(
     as_json: bool,
 ) -> None:
     """Build an index from VECTORS (an .npy matrix, one row per item) and save it to --out."""
-    if out.exists() and not overwrite:
-        raise click.UsageError(f"{out} already exists (pass --overwrite to replace it)")
+    from kgrec._atomic import check_out_dir
+
+    try:
+        check_out_dir(out, overwrite=overwrite)
+    except KgrecError as exc:
+        raise click.UsageError(str(exc)) from None
     x = _read_vectors(vectors)
     ids = _read_ids(ids_path, len(x)) if ids_path else None
     extra = {

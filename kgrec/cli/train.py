@@ -6,7 +6,6 @@ import json
 import os
 import sys
 import time
-from pathlib import Path
 
 import click
 
@@ -147,6 +146,7 @@ def train(
         return
     if out_dir is None:
         raise click.UsageError("Missing option '--out'.")
+    from kgrec._atomic import refuse_broad_dir
     from kgrec.cli import elapsed
     from kgrec.cli._settings import settings_factory
     from kgrec.cli.compare import load_settings, load_target_spec
@@ -157,7 +157,7 @@ def train(
     from kgrec.train import TrainingOptions
 
     t0 = time.perf_counter() - elapsed()
-    out = Path(out_dir)
+    out = refuse_broad_dir(out_dir)
     options = CompareOptions(
         models=(model_name,),
         protocol=protocol,

@@ -94,6 +94,20 @@ def _decode(data: bytes, path: str, encoding: str, delimiter: str | None, header
         ) from None
 
 
+def _read_bytes(path: Path, name: str) -> bytes:
+    """The file's bytes, or one :class:`DataError` saying why they cannot be read."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise DataError("file not found", path=name) from None
+    except IsADirectoryError:
+        raise DataError("is a directory, not a file", path=name) from None
+    except PermissionError:
+        raise DataError("permission denied: cannot read the file", path=name) from None
+    except OSError as exc:  # symlink loops (ELOOP), I/O errors ...
+        raise DataError(f"cannot read the file: {exc.strerror or exc}", path=name) from None
+
+
 def _split_lines(text: str) -> list[str]:
     """Split on LF, dropping a trailing CR (CRLF and mixed endings both work)."""
     lines = text.split("\n")
@@ -121,10 +135,13 @@ def read_delimited(
     name = display or str(path)
     if not delimiter:
         raise DataError("empty delimiter", path=name)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError("file not found", path=name) from None
+    if quoting and len(delimiter) != 1:
+        raise DataError(
+            f"a CSV delimiter must be one character, got {delimiter!r} (for a multi-character "
+            "separator use a .tsv/.dat/.txt file, split on the separator as it is)",
+            path=name,
+        )
+    data = _read_bytes(path, name)
     names = header if isinstance(header, list) else None
     text = _decode(data, name, encoding, delimiter, names)
     rows: list[list[str]] = []
@@ -158,12 +175,12 @@ def read_delimited(
     width = len(columns)
     for rec, no in zip(rows, lines, strict=True):
         if len(rec) != width:
-            col = columns[width] if len(rec) > width else columns[len(rec)]
             raise DataError(
-                f"expected {width} fields {columns}, found {len(rec)}",
+                f"expected {width} fields {columns}, found {len(rec)}"
+                + (" (more fields than the header names)" if len(rec) > width else ""),
                 path=name,
                 line=no,
-                column=col if len(rec) < width else None,
+                column=columns[len(rec)] if len(rec) < width else None,
             )
     frame = (
         pd.DataFrame(rows, columns=columns, dtype=object)
@@ -201,17 +218,14 @@ def read_jsonl(
     """Read JSON Lines: one object per line; the columns are the union of keys in first-seen order."""
     path = Path(path)
     name = display or str(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError("file not found", path=name) from None
+    data = _read_bytes(path, name)
     text = _decode(data, name, encoding, None, None)
     records, lines = [], []
     for no, ln in enumerate(_split_lines(text), start=1):
         if not ln.strip():
             continue
-        try:
-            obj = json.loads(ln)
+        try:  # numbers stay the text they were written as: ids are never coerced (1.0 != 1)
+            obj = json.loads(ln, parse_float=str, parse_int=str, parse_constant=str)
         except json.JSONDecodeError as exc:
             raise DataError(
                 f"invalid JSON at character {exc.colno}: {exc.msg}", path=name, line=no
@@ -224,17 +238,11 @@ def read_jsonl(
         lines.append(no)
     frame = pd.DataFrame.from_records(records) if records else pd.DataFrame()
     frame = frame.astype(object).where(frame.notna(), None)
-    for col in frame.columns:  # ids and numbers from JSON become strings like every other reader
+    for col in frame.columns:  # booleans become strings like every other reader's values
         frame[col] = [
-            v if v is None or isinstance(v, (str, list)) else _jsonish(v) for v in frame[col]
+            v if v is None or isinstance(v, str | list | dict) else str(v) for v in frame[col]
         ]
     return RawTable(name, frame, np.asarray(lines, dtype=np.int64))
-
-
-def _jsonish(v: object) -> str:
-    if isinstance(v, float) and v.is_integer():
-        return str(int(v)) if abs(v) < 2**53 else repr(v)
-    return str(v)
 
 
 def read_parquet(path: str | Path, *, display: str | None = None) -> RawTable:
@@ -243,8 +251,12 @@ def read_parquet(path: str | Path, *, display: str | None = None) -> RawTable:
     name = display or str(path)
     if not path.exists():
         raise DataError("file not found", path=name)
-    try:
-        frame = pd.read_parquet(path)
+    if path.is_dir():
+        raise DataError("is a directory, not a file", path=name)
+    try:  # nullable dtypes: an integer column with nulls stays integer (not float 1.0)
+        frame = pd.read_parquet(path, dtype_backend="numpy_nullable")
+    except PermissionError:
+        raise DataError("permission denied: cannot read the file", path=name) from None
     except Exception as exc:  # pyarrow raises several types for corrupt files
         raise DataError(f"not a readable Parquet file: {exc}", path=name) from None
     return RawTable(name, frame.reset_index(drop=True), np.arange(1, len(frame) + 1), unit="row")

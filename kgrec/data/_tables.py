@@ -7,6 +7,7 @@ first bad value. Nothing is dropped silently.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -16,6 +17,8 @@ import pandas as pd
 
 from kgrec.data._io import RawTable
 from kgrec.errors import DataError
+
+log = logging.getLogger(__name__)
 
 AttrType = Literal["token", "tokens", "int", "float", "text"]
 #: what to do with repeated user-item rows (``duplicates`` in ``[source.interactions]``)
@@ -27,16 +30,64 @@ DUPLICATES_HINT = (
 ATTR_TYPES: tuple[str, ...] = ("token", "tokens", "int", "float", "text")
 
 
+def _is_missing(v: object) -> bool:
+    """None, NaN, pandas' NA/NaT: a null from JSON, Parquet or a nullable column."""
+    if v is None or v is pd.NA or v is pd.NaT:
+        return True
+    return isinstance(v, float | np.floating) and bool(np.isnan(v))
+
+
+def _where(raw: RawTable, rows: np.ndarray, limit: int = 10) -> str:
+    """``lines 2, 3`` (at most ``limit`` named, then a count) for error messages."""
+    shown = ", ".join(str(int(raw.lines[r])) for r in rows[:limit])
+    more = f" and {len(rows) - limit} more" if len(rows) > limit else ""
+    return f"{raw.unit}{'s' if len(rows) > 1 else ''} {shown}{more}"
+
+
 def _ids(raw: RawTable, column: str, *, what: str) -> pd.Series:
-    """A required id column as stripped strings; a missing/empty id is an error."""
+    """A required id column as stripped strings exactly as written; a missing or empty id, a
+    float id (Parquet ``1.0`` would never match a catalog's ``1``) or a list/object is an error
+    naming the rows."""
     raw.require([column], what=what)
     col = raw.frame[column]
-    values = pd.Series([None if v is None else str(v).strip() for v in col], dtype=object)
-    bad = values.isna() | (values == "")
+    if pd.api.types.is_float_dtype(col.dtype) or pd.api.types.is_bool_dtype(col.dtype):
+        sample = col.dropna()
+        example = repr(sample.iloc[0].item()) if len(sample) else "null"
+        raise DataError(
+            f"{what} ids are stored as floats (dtype {str(col.dtype).lower()}, e.g. {example}): "
+            "ids must be strings or integers, or '1.0' would never match '1'; write the column "
+            "as strings or integers",
+            path=raw.path,
+            column=column,
+        )
+    values: list[str | None] = []
+    odd: list[int] = []
+    for r, v in enumerate(col):
+        if _is_missing(v):
+            values.append(None)
+        elif isinstance(v, str | int | np.integer) and not isinstance(v, bool | np.bool_):
+            values.append(str(v).strip())
+        else:
+            odd.append(r)
+            values.append(None)
+    if odd:
+        v = col.iloc[odd[0]]
+        raise raw.error(
+            odd[0],
+            column,
+            f"{what} id {v!r} is a {type(v).__name__}, not a string or integer "
+            f"({_where(raw, np.asarray(odd))})",
+        )
+    out = pd.Series(values, dtype=object)
+    bad = (out.isna() | (out == "")).to_numpy()
     if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise raw.error(row, column, f"missing {what} id ({int(bad.sum())} such row(s))")
-    return values
+        rows = np.flatnonzero(bad)
+        raise raw.error(
+            int(rows[0]),
+            column,
+            f"missing {what} id (null or empty) on {_where(raw, rows)}; every row needs one",
+        )
+    return out
 
 
 def _numbers(
@@ -50,11 +101,14 @@ def _numbers(
 ) -> np.ndarray:
     """Parse a numeric column; the first unparsable, NaN or out-of-range value is an error."""
     col = raw.frame[column]
-    if pd.api.types.is_numeric_dtype(col.dtype):
-        values = col.to_numpy(dtype=np.float64)
+    if pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype):
+        values = col.to_numpy(dtype=np.float64, na_value=np.nan)
         text = None
     else:
-        text = pd.Series([None if v is None else str(v).strip() for v in col], dtype=object)
+        nonscalar = [r for r, v in enumerate(col) if isinstance(v, list | dict | tuple)]
+        if nonscalar:
+            raise raw.error(nonscalar[0], column, f"{what} is a list or object, not a number")
+        text = pd.Series([None if _is_missing(v) else str(v).strip() for v in col], dtype=object)
         values = pd.to_numeric(text.replace("", None), errors="coerce").to_numpy(dtype=np.float64)
     nan = np.isnan(values)
     if nan.any():
@@ -104,8 +158,20 @@ def _numbers(
 
 
 def _text(raw: RawTable, column: str) -> pd.Series:
+    """A single-valued column as stripped strings; a JSON list or object is an error (declare
+    the column multi-valued to read lists), never one token like ``"['Action', 'Drama']"``."""
     col = raw.frame[column]
-    return pd.Series(["" if v is None else str(v).strip() for v in col], dtype=object)
+    nonscalar = [r for r, v in enumerate(col) if isinstance(v, list | dict | tuple)]
+    if nonscalar:
+        v = col.iloc[nonscalar[0]]
+        raise raw.error(
+            nonscalar[0],
+            column,
+            f"value {v!r:.80} is a {type(v).__name__}, but the column is single-valued "
+            f"({_where(raw, np.asarray(nonscalar))}); declare it multi-valued (a relation with a "
+            "delimiter, or JSON lists in every row) or write one value per row",
+        )
+    return pd.Series(["" if _is_missing(v) else str(v).strip() for v in col], dtype=object)
 
 
 def _duplicates(
@@ -329,10 +395,12 @@ class AttributeTable:
 
 @dataclass(frozen=True, eq=False)
 class Triples:
-    """Knowledge-graph triples ``head, relation, tail`` (entity ids and relation names as str)."""
+    """Knowledge-graph triples ``head, relation, tail`` (entity ids and relation names as str);
+    repeated triples are dropped (``duplicates_dropped`` says how many)."""
 
     frame: pd.DataFrame
     source: str | None = None
+    duplicates_dropped: int = 0
 
     @classmethod
     def from_raw(
@@ -346,7 +414,15 @@ class Triples:
                 "tail": _ids(raw, tail, what="tail entity"),
             }
         )
-        return cls(frame, source=raw.path)
+        dup = frame.duplicated().to_numpy()
+        if dup.any():  # a repeated triple is one fact, not parallel edges: dropped and reported
+            first = int(np.flatnonzero(dup)[0])
+            log.warning(
+                "%s: %d duplicate KG triple(s) dropped (first: %s %s)",
+                raw.path, int(dup.sum()), tuple(frame.iloc[first]), _where(raw, np.asarray([first])),
+            )  # fmt: skip
+            frame = frame[~dup].reset_index(drop=True)
+        return cls(frame, source=raw.path, duplicates_dropped=int(dup.sum()))
 
     def __len__(self) -> int:
         return len(self.frame)

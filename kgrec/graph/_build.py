@@ -160,6 +160,16 @@ def _column_values(
                     path=table.source,
                     column=r.column,
                 )
+        inf = np.isinf(vals)
+        if inf.any():
+            row = int(np.flatnonzero(inf)[0])
+            raise DataError(
+                f"{r.column} value {float(vals[row])!r} of {table.node_type} {table.ids[row]!r} is not "
+                f"finite, so it cannot be bucketed as {key}.bucket asks "
+                f"({int(inf.sum())} such row(s))",
+                path=table.source,
+                column=r.column,
+            )
         ok = ~np.isnan(vals)
         return owner[ok], bucket_labels(vals[ok], r.bucket)
     if typ == "tokens":
@@ -371,6 +381,16 @@ def _interaction_edges(b: _Build) -> None:
         pos = (inter["rating"] >= ispec.min_rating).to_numpy()
     else:
         pos = np.ones(len(inter), dtype=bool)
+    if not len(inter):
+        raise DataError(f"dataset {ds.name!r} has no interactions: nothing to build a graph of")
+    if not pos.any():
+        raise SpecError(
+            f"no interaction of {len(inter):,} has rating >= {ispec.min_rating:g} (ratings range "
+            f"{inter['rating'].min():g}..{inter['rating'].max():g}): the graph would have no "
+            "user-item edges; lower interactions.min_rating",
+            key="interactions.min_rating",
+            spec=sp,
+        )
     avail = [c for c in inter.columns if c not in ("user", "item")]
     want = list(ispec.attributes) if ispec.attributes is not None else avail
     for a in want:

@@ -45,10 +45,11 @@ def load_or_build(
 ) -> KnowledgeGraph:
     """The graph of ``spec``: loaded from ``out`` (default ``$KGREC_HOME/graphs/<name>``) when
     it was built from the same spec and source files, else built and saved there atomically."""
+    from kgrec._atomic import under_root
     from kgrec.data import kgrec_home
     from kgrec.graph._build import build_graph
 
-    out = Path(out) if out is not None else kgrec_home() / "graphs" / spec.name
+    out = Path(out) if out is not None else under_root(kgrec_home() / "graphs", spec.name)
     key = cache_key(spec)
     if not rebuild and (out / GRAPH_JSON).is_file():
         try:

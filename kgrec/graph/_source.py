@@ -65,6 +65,7 @@ def load_source(spec: GraphSpec) -> Dataset:
         timestamp=c.get("timestamp"),
         weight=c.get("weight"),
         on_duplicate=fi.duplicates,
+        rating_range=fi.rating_range,
     )
     ds = Dataset(name=spec.name, interactions=inter, root=src.path or fi.file.parent)
     merged = len(raw) - len(inter)
@@ -87,6 +88,11 @@ def load_source(spec: GraphSpec) -> Dataset:
         ds.kg = Triples.from_raw(
             _read(files["kg"]), head=k["head"], relation=k["relation"], tail=k["tail"]
         )
+        if ds.kg.duplicates_dropped:
+            ds.notes.append(
+                f"{ds.kg.duplicates_dropped:,} duplicate KG triple(s) in {files['kg'].file.name} "
+                "dropped (a repeated fact is one edge)"
+            )
     if "links" in files:
         k = files["links"].columns
         raw = _read(files["links"])

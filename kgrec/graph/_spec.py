@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import math
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -62,6 +63,7 @@ class FileSpec:
     text: tuple[str, ...] = ()
     delimiter: str | None = None
     duplicates: str = "error"  # interactions only: error | first | last | count
+    rating_range: tuple[float, float] | None = None  # interactions only: [low, high] inclusive
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"file": str(self.file), **self.columns}
@@ -71,6 +73,8 @@ class FileSpec:
             d["delimiter"] = self.delimiter
         if self.duplicates != "error":
             d["duplicates"] = self.duplicates
+        if self.rating_range is not None:
+            d["rating_range"] = list(self.rating_range)
         return d
 
 
@@ -380,11 +384,28 @@ def _name(v: Any, key: str, spec: Any) -> str:
     return v.strip()
 
 
+#: a graph's name names its cache directory ($KGREC_HOME/graphs/<name>): no separators, no ".."
+_GRAPH_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+
+
+def _graph_name(v: Any, spec: Any) -> str:
+    name = _name(v, "name", spec)
+    if not _GRAPH_NAME.fullmatch(name) or ".." in name:
+        raise SpecError(
+            f"{name!r} is not a valid graph name: use letters, digits, '_', '-' and '.', starting "
+            "with a letter or digit, no '..' and no path separators (it names a directory "
+            "under $KGREC_HOME/graphs)",
+            key="name",
+            spec=spec,
+        )
+    return name
+
+
 def _parse(obj: Mapping[str, Any], *, base: Path, spec: Any) -> GraphSpec:
     _check_keys(obj, _TOP, "", spec)
     if "name" not in obj:
         raise SpecError("missing required key (the graph's name)", key="name", spec=spec)
-    name = _name(obj["name"], "name", spec)
+    name = _graph_name(obj["name"], spec)
     source = _parse_source(_table(obj, "source", spec, required=True), base, spec)
 
     it = _table(obj, "interactions", spec)
@@ -556,7 +577,7 @@ def _parse_source(src: dict, base: Path, spec: Any) -> SourceSpec:
             raise SpecError("expected a table", key=where, spec=spec)
         extra = ("text", "delimiter") if kind in ("items", "users") else ("delimiter",)
         if kind == "interactions":
-            extra = ("delimiter", "duplicates")
+            extra = ("delimiter", "duplicates", "rating_range")
         _check_keys(t, ("file", *required, *optional, *extra), where, spec)
         if "file" not in t:
             raise SpecError("missing required key", key=f"{where}.file", spec=spec)
@@ -580,12 +601,32 @@ def _parse_source(src: dict, base: Path, spec: Any) -> SourceSpec:
                 key=f"{where}.duplicates",
                 spec=spec,
             )
+        rr = _get(t, "rating_range", list, where, spec)
+        if rr is not None:
+            if (
+                len(rr) != 2
+                or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in rr)
+                or not all(math.isfinite(x) for x in rr)
+                or rr[0] > rr[1]
+            ):
+                raise SpecError(
+                    f"expected [low, high], two finite numbers with low <= high, got {rr!r}",
+                    key=f"{where}.rating_range",
+                    spec=spec,
+                )
+            if "rating" not in cols:
+                raise SpecError(
+                    "a rating range needs a rating column (rating = ...)",
+                    key=f"{where}.rating_range",
+                    spec=spec,
+                )
         files[kind] = FileSpec(
             file=f,
             columns=cols,
             text=tuple(str(x) for x in _get(t, "text", list, where, spec, [])),
             delimiter=delim,
             duplicates=dups,
+            rating_range=None if rr is None else (float(rr[0]), float(rr[1])),
         )
     if dataset is None and not files:
         raise SpecError(

@@ -584,6 +584,7 @@ class VectorIndex:
         missing = [f for f in meta.get("files", []) if not (path / f).is_file()]
         if missing:
             raise DataError(f"index files missing: {missing}", path=path)
+        _check_meta_bounds(meta, meta_path)
         config = IndexConfig.from_dict(meta["config"])
         if device is not None:
             config = config.replace(device=device)
@@ -614,6 +615,13 @@ class VectorIndex:
             )
         with np.load(path / "probe.npz", allow_pickle=False) as p:
             self._probe = Probe(p["queries"], p["scores"], p["labels"])
+        top = int(labels.max()) + 1 if len(labels) else 0
+        if not top <= int(meta["next_label"]) <= 16 * top + (1 << 20):
+            raise DataError(
+                f"next_label {meta['next_label']} does not fit the {len(labels)} labels "
+                f"(largest {top - 1}): a damaged or crafted meta.json",
+                path=meta_path,
+            )
         id_of = np.full(int(meta["next_label"]), None, dtype=object)
         id_of[labels] = vocab.ids
         self._backend, self.spec_, self.dim_, self.device_ = backend, spec, dim, dev
@@ -661,3 +669,29 @@ def _progress(chunks: range, n: int, spec: FactorySpec) -> Iterable[int]:
     from tqdm import tqdm
 
     return tqdm(chunks, desc=f"adding to {spec.to_string()}", unit="chunk", leave=False)
+
+
+#: largest sizes a saved index may claim (checked before anything is allocated)
+MAX_INDEX_SIZE = 1 << 31
+MAX_INDEX_DIM = 1 << 16
+
+
+def _check_meta_bounds(meta: dict, meta_path: Path) -> None:
+    """``size``, ``dim`` and ``next_label`` of a ``meta.json`` as sane integers, so that a
+    damaged or crafted file is an error naming it, never a multi-terabyte allocation."""
+    for key, lo, hi in (
+        ("size", 0, MAX_INDEX_SIZE),
+        ("dim", 1, MAX_INDEX_DIM),
+        ("next_label", 0, MAX_INDEX_SIZE),
+    ):
+        v = meta.get(key)
+        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+            raise DataError(
+                f"{key} must be an integer in {lo}..{hi}, got {v!r} (damaged or crafted file)",
+                path=meta_path,
+            )
+    for key in ("fingerprint", "factory", "backend"):
+        if not isinstance(meta.get(key), str):
+            raise DataError(f"{key} must be a string, got {meta.get(key)!r}", path=meta_path)
+    if not isinstance(meta.get("config"), dict):
+        raise DataError("config must be an object", path=meta_path)

@@ -12,6 +12,7 @@ write a directory with ``model.json`` (class, config, shapes) and ``arrays.npz``
 from __future__ import annotations
 
 import json
+import zipfile
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
@@ -194,7 +195,7 @@ class Recommender(ABC):
         }
 
     def _set_state(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
-        n_users, n_items = int(meta["n_users"]), int(meta["n_items"])
+        n_users, n_items = _check_shape(meta, arrays)
         indices = arrays["train_indices"]
         self.train_ = sp.csr_matrix(
             (np.ones(len(indices), np.float32), indices, arrays["train_indptr"]),
@@ -243,8 +244,15 @@ class Recommender(ABC):
         if cls is not Recommender and not issubclass(klass, cls):
             raise DataError(f"saved model is a {klass.__name__}, not a {cls.__name__}", path=path)
         model = klass(klass.config_class.from_dict(meta["config"]))
-        with np.load(path / "arrays.npz", allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
+        try:
+            with np.load(path / "arrays.npz", allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+        except FileNotFoundError:
+            raise DataError("arrays.npz missing next to model.json", path=path) from None
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+            raise DataError(
+                f"arrays.npz is truncated or damaged ({type(exc).__name__}: {exc})", path=path
+            ) from None
         model._set_state(arrays, meta)
         return model
 
@@ -317,3 +325,29 @@ class LearnedVectorsMixin:
     def item_vectors(self) -> torch.Tensor | None:
         self._check_fitted()
         return torch.from_numpy(self.item_vecs_)
+
+
+#: largest user / item counts a saved model may claim (checked before anything is allocated)
+MAX_ENTITIES = 1 << 31
+
+
+def _check_shape(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> tuple[int, int]:
+    """``n_users``, ``n_items`` of ``model.json``, checked against the saved training matrix so
+    that a crafted size is an error, never a huge allocation."""
+    out = []
+    for key in ("n_users", "n_items"):
+        v = meta.get(key)
+        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_ENTITIES:
+            raise DataError(f"model.json: {key} must be an integer in 1..{MAX_ENTITIES}, got {v!r}")
+        out.append(v)
+    n_users, n_items = out
+    indptr, indices = arrays.get("train_indptr"), arrays.get("train_indices")
+    if indptr is None or indices is None:
+        raise DataError("arrays.npz lacks the training matrix (train_indptr, train_indices)")
+    if indptr.ndim != 1 or len(indptr) != n_users + 1:
+        raise DataError(
+            f"model.json says {n_users} users but the training matrix has {len(indptr) - 1} rows"
+        )
+    if len(indices) and (int(indices.max()) >= n_items or int(indices.min()) < 0):
+        raise DataError(f"training matrix names item columns outside 0..{n_items - 1}")
+    return n_users, n_items

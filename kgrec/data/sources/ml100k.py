@@ -108,7 +108,7 @@ def fetch(
             raise FetchError(
                 f"checksum mismatch for {whl.name}: sha256 {got}, expected {WHEEL_SHA256}"
             )
-        with atomic_dir(dest, overwrite=True) as out, zipfile.ZipFile(whl) as zf:
+        with atomic_dir(dest, overwrite=True, owned=True) as out, zipfile.ZipFile(whl) as zf:
             for name, sha in FILES.items():
                 target = out / name
                 target.write_bytes(zf.read(MEMBER_DIR + name))
