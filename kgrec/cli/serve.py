@@ -31,6 +31,16 @@ from kgrec.cli.retrieve import MODEL_HELP
     help="Fold the journal into an atomic snapshot after this many records.",
 )  # fmt: skip
 @click.option(
+    "--api-key-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="File holding the API key that write endpoints (POST /items, POST /users/{id}/events) "
+    "require (header X-API-Key or Authorization: Bearer). Reads stay open.",
+)
+@click.option(
+    "--allow-anonymous-writes", is_flag=True,
+    help="Accept writes without an API key (by default writes are refused without one).",
+)  # fmt: skip
+@click.option(
     "--host", default="127.0.0.1", show_default=True,
     help="Interface to bind. The default is loopback only; bind 0.0.0.0 deliberately.",
 )  # fmt: skip
@@ -48,6 +58,8 @@ def serve(
     index_dir: Path | None,
     journal_dir: Path | None,
     snapshot_every: int,
+    api_key_file: Path | None,
+    allow_anonymous_writes: bool,
     host: str,
     port: int,
     log_level: str,
@@ -74,7 +86,14 @@ def serve(
                 journal_dir, fingerprint=retriever.model.fingerprint, snapshot_every=snapshot_every
             )
         )
-    app = create_app(retriever)
+    api_key = None
+    if api_key_file is not None:
+        api_key = api_key_file.read_text(encoding="utf-8").strip()
+        if len(api_key) < 16:
+            raise click.BadParameter(
+                "the API key must be at least 16 characters", param_hint="--api-key-file"
+            )
+    app = create_app(retriever, api_key=api_key, allow_anonymous_writes=allow_anonymous_writes)
     info = retriever.info()
     click.echo(
         f"serving {info['items']} items, {info['users']} users ({info['model']} "

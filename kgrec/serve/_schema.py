@@ -154,3 +154,26 @@ class HealthOut(BaseModel):
     users: int
     index: dict[str, Any]
     uptime_s: float
+
+
+class ErrorOut(BaseModel):
+    """The body of every 4xx/5xx other than a validation error."""
+
+    detail: str
+
+
+class ValidationIssue(BaseModel):
+    type: str
+    loc: list[str | int]
+    msg: str
+
+
+class ValidationErrorOut(BaseModel):
+    """A 422: what is wrong and where (``loc``); the offending value is never echoed."""
+
+    detail: list[ValidationIssue] | str
+
+
+class ReadyOut(BaseModel):
+    status: str
+    ready: bool

@@ -22,7 +22,10 @@ ITEM = {
 
 @pytest.fixture
 def client(retriever):
-    return TestClient(create_app(retriever), raise_server_exceptions=False)
+    return TestClient(
+        create_app(retriever, allow_anonymous_writes=True, warm_up=False),
+        raise_server_exceptions=False,
+    )
 
 
 def test_health_and_openapi(client):

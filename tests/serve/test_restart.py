@@ -36,7 +36,7 @@ def _start(index_dir: Path, port: int, log: Path) -> subprocess.Popen:
         "--index-dir",
         str(index_dir),
     ]
-    cmd += ["--port", str(port), "--snapshot-every", "7"]
+    cmd += ["--port", str(port), "--snapshot-every", "7", "--allow-anonymous-writes"]
     proc = subprocess.Popen(cmd, stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env)
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
