@@ -162,8 +162,14 @@ async def main_async(args: argparse.Namespace) -> dict:
     base = f"http://127.0.0.1:{port}"
     exe = Path(sys.executable).with_name("kgrec")
     launcher = [str(exe)] if exe.is_file() else [sys.executable, "-c", LAUNCH]
+    import secrets
+    import tempfile
+
+    key = secrets.token_hex(16)  # writes need an API key (kgrec serve --api-key-file)
+    key_file = Path(tempfile.mkdtemp()) / "api-key"
+    key_file.write_text(key)
     cmd = [*launcher, "serve", str(args.spec), "--host", "127.0.0.1", "--port", str(port),
-           "--model", args.model]  # fmt: skip
+           "--model", args.model, "--api-key-file", str(key_file)]  # fmt: skip
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
     proc = subprocess.Popen(
         cmd,
@@ -182,7 +188,7 @@ async def main_async(args: argparse.Namespace) -> dict:
                 f"{base}/items",
                 json={"items": [{"title": "Galaxy Raiders", "description": "rebels fight an evil galactic empire",
                                  "attributes": {"class": ["Sci-Fi", "Action"], "release_year": 1997}}]},
-                timeout=120.0,
+                timeout=120.0, headers={"X-API-Key": key},
             )  # fmt: skip
             add_ms = (time.perf_counter() - t) * 1e3
             added.raise_for_status()
