@@ -132,6 +132,7 @@ def test_text_queries_use_a_bounded_lru_and_never_write_the_shared_cache(retriev
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(app):
     schemathesis = pytest.importorskip("schemathesis")
     from hypothesis import HealthCheck, given, settings
+    from schemathesis.specs.openapi.checks import positive_data_acceptance
 
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     ops = [r.ok() for r in schema.get_all_operations()]
@@ -142,6 +143,11 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(app):
         @settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck),
                   derandomize=True)  # fmt: skip
         def check(case):
-            case.call_and_validate(headers={"X-API-Key": KEY})
+            # every check but positive_data_acceptance: "exactly one of user / history+text"
+            # and "item_id or item" are cross-field rules the schema does not state, so a
+            # schema-valid {} is rightly a 422 (a documented response)
+            case.call_and_validate(
+                headers={"X-API-Key": KEY}, excluded_checks=[positive_data_acceptance]
+            )
 
         check()
