@@ -51,7 +51,7 @@ def _client(trained_dir, spec, journal=None):
     r = Retriever(m).build()
     if journal is not None:
         r.attach_journal(journal(m.fingerprint))
-    return TestClient(create_app(r), raise_server_exceptions=False), m
+    return TestClient(create_app(r, allow_anonymous_writes=True), raise_server_exceptions=False), m
 
 
 def _top(client, user):
