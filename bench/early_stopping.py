@@ -17,7 +17,8 @@ Test data played no part. lastfm-hetrec is the held-out check; its patience-10 r
 from ``bench/results/hybrid_lastfm-hetrec.json`` (see ``RECORDED``).
 
 ``assemble`` writes ``bench/results/early_stopping.json``: per spec and setting the fit times and
-epochs per seed, the test NDCG@20 pooled over seeds with its 95% bootstrap CI, the validation
+epochs per seed (a spec whose parts are not on this machine keeps its previous figures, marked
+``carried_from`` with the date of the assemble that had them), the test NDCG@20 pooled over seeds with its 95% bootstrap CI, the validation
 history of every run, and the replayed candidate rules.
 
 Usage::
@@ -254,6 +255,7 @@ def _boot(x: np.ndarray, n: int = 1000, seed: int = 0) -> tuple[float, float]:
 def assemble(args: argparse.Namespace) -> None:
     from kgrec.models import HybridRecommender
 
+    previous = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     specs: dict[str, Any] = {}
     for p in sorted(PARTS.glob("*.json")):
         meta = json.loads(p.read_text())
@@ -273,6 +275,9 @@ def assemble(args: argparse.Namespace) -> None:
         "choice": choose(argparse.Namespace(quiet=True)),
         "results": {},
     }
+    if not out["choice"] and previous.get("choice"):  # the today runs' parts are not here
+        out["choice"] = previous["choice"]
+        out["choice_carried_from"] = previous.get("choice_carried_from", previous.get("date"))
     for name, settings in specs.items():
         row: dict[str, Any] = {}
         for setting, runs in settings.items():
@@ -316,6 +321,11 @@ def assemble(args: argparse.Namespace) -> None:
             row["today_recorded"] = _recorded(name)
             _against_recorded(row)
         out["results"][name] = row
+    for name, row in previous.get("results", {}).items():
+        # a spec with no parts on this machine keeps the figures of the assemble that had them
+        if name not in out["results"] and name not in RECORDED:
+            row.setdefault("carried_from", previous.get("date"))
+            out["results"][name] = row
     for name in RECORDED:
         if name not in out["results"]:
             out["results"][name] = {

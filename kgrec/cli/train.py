@@ -228,13 +228,24 @@ def train(
     result = getattr(model, "result_", None)
     if result is not None:
         report["training"] = result.to_dict()
-    (out / "metrics.json").write_text(json.dumps(report, indent=1))
+    from kgrec._atomic import atomic_write_text
+    from kgrec.eval._report_sections import strict_json
+
+    # strict JSON (a run without validation has no best value: null, not -Infinity)
+    atomic_write_text(
+        out / "metrics.json", json.dumps(strict_json(report), indent=1, allow_nan=False)
+    )
     for task, vals in results.items():
         shown = ", ".join(f"{k} {vals[k]:.4f}" for k in ("NDCG@20", "Recall@20", "Hit@10"))
         click.echo(f"{model_name} {task}: {shown}")
     if result is not None:
+        chosen = (
+            f"best {result.best_epoch}, valid {result.best_metric:.4f}"
+            if result.best_epoch >= 0
+            else "no validation: the last epoch's weights are kept"
+        )
         click.echo(
-            f"epochs {result.epochs_run} (best {result.best_epoch}, valid {result.best_metric:.4f})"
+            f"epochs {result.epochs_run} ({chosen})"
             + (f", resumed from epoch {result.resumed_from}" if result.resumed_from else "")
         )
     click.echo(f"saved {out / 'model'}; {time.perf_counter() - t0:.1f} s")

@@ -148,3 +148,39 @@ def test_compare_cli_given_split_files(tmp_path: Path) -> None:
     text = json.dumps(rep)
     assert "no validation part" in text
     assert "Recall@20" in text
+
+
+def test_train_cli_without_validation_keeps_last_weights(tmp_path: Path) -> None:
+    """`kgrec train` on a given split with no validation part says the last weights are kept
+    and writes strict JSON (no -Infinity for the best value it never had)."""
+    import json
+
+    from kgrec.cli import cli
+
+    write_kgat_like(tmp_path / "d", n_users=80, n_items=40, seed=3)
+    out = tmp_path / "run"
+    res = CliRunner().invoke(
+        cli,
+        [
+            "train",
+            str(tmp_path / "d"),
+            "--model",
+            "mf",
+            "--protocol",
+            "given",
+            "--epochs",
+            "2",
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert "no validation: the last epoch's weights are kept" in res.output
+    assert "-inf" not in res.output and "best -1" not in res.output
+    metrics = json.loads(
+        (out / "metrics.json").read_text(),
+        parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"),
+    )
+    assert metrics["training"]["epochs_run"] == 2
+    assert metrics["training"]["best_metric"] is None
