@@ -29,6 +29,7 @@ from kgrec.index._index import (
     resolve_device,
 )
 from kgrec.index._probe import recall_at_k
+from kgrec.index._sharded import ShardedIndex, merge_results
 
 __all__ = [
     "FACTORY_FORMS",
@@ -40,6 +41,7 @@ __all__ = [
     "IndexUsageError",
     "RecallReport",
     "SearchResult",
+    "ShardedIndex",
     "VectorIndex",
     "auto_factory",
     "check_vectors",
@@ -49,6 +51,7 @@ __all__ = [
     "faiss_gpu_count",
     "fingerprint_of",
     "load_index",
+    "merge_results",
     "parse_factory",
     "recall_at_k",
     "resolve_device",
