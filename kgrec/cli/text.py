@@ -154,6 +154,15 @@ def _load(
 )
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option(
+    "--nproc",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Encode in N processes (torchrun; each encodes every N-th distinct text into the shared "
+    "cache, then process 0 assembles and reports); the same as `torchrun --nproc-per-node N "
+    "-m kgrec.cli text encode ...`.",
+)
 def encode(
     spec: str,
     data_path: Path | None,
@@ -171,6 +180,7 @@ def encode(
     out: Path | None,
     no_progress: bool,
     as_json: bool,
+    nproc: int,
 ) -> None:
     """Encode the item (and user) text of SPEC; report texts encoded, cache hits, throughput.
 
@@ -179,6 +189,13 @@ def encode(
     directory together with --fields / --item-reviews / --user-reviews. Only reviews of the
     training split are ever used. A second run over the same texts is served from the cache.
     """
+    import os
+
+    if nproc > 1 and "WORLD_SIZE" not in os.environ:
+        from kgrec.cli._launch import relaunch
+
+        relaunch(("text", "encode"), nproc)
+        return
     from kgrec.text import (
         CachedEncoder,
         EmbeddingCache,
@@ -235,6 +252,9 @@ def encode(
     cached = CachedEncoder(encoder, cache)
     t0 = time.perf_counter()
     all_strings = list(strings)
+    sharded = _encode_sharded(cached, all_strings)
+    if sharded is not None and sharded["rank"] != 0:
+        return  # this rank's share is in the cache; rank 0 assembles and reports
     vectors = cached.encode(all_strings)
     lookup = {s: i for i, s in enumerate(all_strings)}
     st = cached.last_stats
@@ -256,6 +276,10 @@ def encode(
         "rejected_cache_shards": [list(r) for r in st.rejected_shards],
         "node_types": {},
     }
+    if sharded is not None:
+        report["processes"] = sharded["world"]
+        report["encoded_per_process"] = sharded["encoded"]
+        report["encode_seconds_per_process"] = sharded["seconds"]
     from kgrec.text import EntityEmbeddings
 
     for node, p in parts.items():
@@ -290,9 +314,39 @@ def encode(
         f"  {st.texts:,} distinct texts: {st.hits:,} cache hits, {st.encoded:,} encoded{rate}; "
         f"total {report['seconds']:.2f} s ({report['throughput']:,.1f} texts/s)"
     )
+    if sharded is not None:
+        click.echo(
+            f"  {sharded['world']} processes encoded {sharded['encoded']} texts "
+            f"({', '.join(f'{s:.1f}' for s in sharded['seconds'])} s) before this assembly"
+        )
     for path, why in st.rejected_shards:
         click.echo(f"  warning: corrupted cache shard {path} ({why}) was rebuilt", err=True)
     click.echo(f"  cache: {report['cache']}")
+
+
+def _encode_sharded(cached, texts: list[str]) -> dict | None:
+    """Under torchrun (WORLD_SIZE > 1): encode this rank's share of ``texts`` into the shared
+    cache, wait for every rank, and return what each encoded; ``None`` in a single process."""
+    from kgrec.train._distributed import init_from_env
+
+    rank, world = init_from_env("cpu")
+    if world == 1:
+        return None
+    import torch
+    import torch.distributed as dist
+
+    from kgrec.text import encode_shard
+
+    st = encode_shard(cached, texts, rank=rank, world=world)
+    mine = torch.tensor([float(st.encoded), float(st.encode_seconds)], dtype=torch.float64)
+    every = [torch.zeros_like(mine) for _ in range(world)]
+    dist.all_gather(every, mine)  # also the barrier: all shares are in the cache after it
+    return {
+        "rank": rank,
+        "world": world,
+        "encoded": [int(t[0]) for t in every],
+        "seconds": [round(float(t[1]), 3) for t in every],
+    }
 
 
 @text.command("cache")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 
 import click
@@ -12,31 +11,6 @@ import click
 from kgrec.cli.compare import settings_options
 from kgrec.cli.models import MODEL_HELP
 from kgrec.errors import SpecError
-
-
-def _launch(nproc: int) -> None:
-    """Run this very command again under torchrun with ``nproc`` processes (``--nproc`` dropped)."""
-    import subprocess
-
-    args = list(sys.argv[2:]) if len(sys.argv) > 1 and sys.argv[1] == "train" else sys.argv[1:]
-    keep: list[str] = []
-    skip = False
-    for a in args:
-        if skip:
-            skip = False
-            continue
-        if a == "--nproc":
-            skip = True
-            continue
-        if a.startswith("--nproc="):
-            continue
-        keep.append(a)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
-    cmd += [f"--nproc-per-node={nproc}", "-m", "kgrec.cli", "train", *keep]
-    click.echo("launching: " + " ".join(cmd), err=True)
-    rc = subprocess.call(cmd)
-    if rc:
-        raise SystemExit(rc)
 
 
 @click.command("train")
@@ -142,7 +116,9 @@ def train(
     if spec_or_dataset is None:
         raise click.UsageError("Missing argument 'SPEC_OR_DATASET'.")
     if nproc > 1 and "WORLD_SIZE" not in os.environ:
-        _launch(nproc)
+        from kgrec.cli._launch import relaunch
+
+        relaunch(("train",), nproc)
         return
     if out_dir is None:
         raise click.UsageError("Missing option '--out'.")

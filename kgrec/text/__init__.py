@@ -42,6 +42,7 @@ from kgrec.text._finetune import (
     TowerBatch,
     TowerData,
 )
+from kgrec.text._sharded import encode_shard, shard_texts
 
 __all__ = [
     "DEFAULT_MODEL_ID",
@@ -64,11 +65,13 @@ __all__ = [
     "default_model_path",
     "embed_many",
     "embed_texts",
+    "encode_shard",
     "item_texts",
     "model_fingerprint",
     "pool",
     "quantize_int8",
     "render_fields",
+    "shard_texts",
     "text_hashes",
     "texts_from_spec",
     "training_mask",

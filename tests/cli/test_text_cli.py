@@ -180,3 +180,45 @@ def test_cache_command_lists_and_verifies(tmp_path):
     assert "0 texts" in res.stdout and "corrupted shard deleted" in res.stdout
     empty = CliRunner().invoke(cli, ["text", "cache", "--cache-dir", str(tmp_path / "none")])
     assert "no cached embeddings" in empty.stdout
+
+
+@pytest.mark.slow  # three fresh processes load torch + MiniLM: ~30 s idle, 90 s on a loaded box
+def test_two_processes_encode_the_same_vectors(tiny_dir, tmp_path, model_ok):
+    """`--nproc 2` (torchrun, gloo): each process encodes half of the distinct texts into the
+    shared cache and process 0 assembles them: the same vectors as one process."""
+    import os
+    import subprocess
+    import sys
+
+    common = [
+        str(tiny_dir),
+        "--fields",
+        "genre,maker",
+        "--item-reviews",
+        "--user-reviews",
+        "--threads",
+        "1",
+        "--no-progress",
+        "--json",
+    ]
+    _run(
+        [*common[:-2], "--cache-dir", str(tmp_path / "c1"), "--out", str(tmp_path / "o1")], tmp_path
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
+    env.pop("WORLD_SIZE", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "kgrec.cli", "text", "encode", *common, "--nproc", "2",
+         "--cache-dir", str(tmp_path / "c2"), "--out", str(tmp_path / "o2")],
+        capture_output=True, text=True, env=env, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads(proc.stdout[proc.stdout.index("{") :])
+    assert report["processes"] == 2
+    assert all(n > 0 for n in report["encoded_per_process"])  # both processes did work
+    assert sum(report["encoded_per_process"]) == report["texts"]
+    assert report["encoded"] == 0  # process 0 read every vector back from the cache
+    for node in ("item", "user"):
+        one = np.load(tmp_path / "o1" / f"{node}.npz", allow_pickle=False)
+        two = np.load(tmp_path / "o2" / f"{node}.npz", allow_pickle=False)
+        assert (one["ids"] == two["ids"]).all()
+        np.testing.assert_allclose(one["vectors"], two["vectors"], atol=1e-5)
