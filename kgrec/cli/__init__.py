@@ -41,26 +41,19 @@ def elapsed() -> float:
     return time.time() - (STARTED if STARTED is not None else time.time())
 
 
-#: command name -> (module, attribute, one-line help). Explicit: no string-built lookups.
-COMMANDS: dict[str, tuple[str, str, str]] = {
-    "data": ("kgrec.cli.data", "data", "Fetch and describe datasets."),
-    "graph": ("kgrec.cli.graph", "graph", "Build, inspect and export knowledge graphs from specs."),
-    "text": ("kgrec.cli.text", "text", "Encode item and user text with a transformer encoder."),
-    "compare": (
-        "kgrec.cli.compare",
-        "compare",
-        "Compare recommenders under one full-ranking protocol.",
-    ),
-    "train": ("kgrec.cli.train", "train", "Train a model on a graph spec."),
-    "models": ("kgrec.cli.models", "models", "List the models and the side information each uses."),
-    "index": ("kgrec.cli.index", "index", "Build and inspect FAISS retrieval indexes."),
-    "neighbors": ("kgrec.cli.retrieve", "neighbors", "Nearest items/users for a (cold) item."),
-    "recommend": (
-        "kgrec.cli.retrieve",
-        "recommend",
-        "Top-k items for a user, a history or a text.",
-    ),
-    "serve": ("kgrec.cli.serve", "serve", "Serve recommendations over HTTP."),
+#: command name -> (module, one-line help); the module's attribute of that name is the command.
+#: Explicit: no string-built lookups.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "data": ("kgrec.cli.data", "Fetch and describe datasets."),
+    "graph": ("kgrec.cli.graph", "Build, inspect and export knowledge graphs from specs."),
+    "text": ("kgrec.cli.text", "Encode item and user text with a transformer encoder."),
+    "compare": ("kgrec.cli.compare", "Compare recommenders under one full-ranking protocol."),
+    "train": ("kgrec.cli.train", "Train a model on a graph spec."),
+    "models": ("kgrec.cli.models", "List the models and the side information each uses."),
+    "index": ("kgrec.cli.index", "Build and inspect FAISS retrieval indexes."),
+    "neighbors": ("kgrec.cli.retrieve", "Nearest items/users for a (cold) item."),
+    "recommend": ("kgrec.cli.retrieve", "Top-k items for a user, a history or a text."),
+    "serve": ("kgrec.cli.serve", "Serve recommendations over HTTP."),
 }
 
 
@@ -78,11 +71,10 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in COMMANDS or not _available(cmd_name):
             return None
-        module, attr, _ = COMMANDS[cmd_name]
-        return getattr(importlib.import_module(module), attr)
+        return getattr(importlib.import_module(COMMANDS[cmd_name][0]), cmd_name)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        rows = [(n, COMMANDS[n][2]) for n in self.list_commands(ctx)]
+        rows = [(n, COMMANDS[n][1]) for n in self.list_commands(ctx)]
         if rows:
             with formatter.section("Commands"):
                 formatter.write_dl(rows)

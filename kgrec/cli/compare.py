@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from kgrec.cli._options import text_tower_options
 from kgrec.cli.models import MODEL_HELP
 from kgrec.errors import KgrecError, SpecError
 
@@ -217,21 +218,7 @@ def _models_epilog() -> str:
 @click.option("--path", "data_path", default=None, help="Dataset directory for local datasets.")
 @click.option("--k", "ks", default="10,20", show_default=True, help="Cutoffs, comma-separated.")
 @click.option("--device", default="cpu", show_default=True, help="Training device (cpu, cuda).")
-@click.option(
-    "--text-finetune",
-    type=click.Choice(["none", "lora", "top-layers", "full"]),
-    default="none",
-    show_default=True,
-    help="hybrid: fine-tune the text encoder for cold items (top-layers: the top layer trains on "
-    "cached lower-layer outputs, the affordable mode on CPU; lora: peft adapters; full: all "
-    "weights). Progress per epoch with items/s.",
-)
-@click.option(
-    "--init-text-from",
-    type=click.Path(exists=True, file_okay=False),
-    default=None,
-    help="hybrid: start the text tower from a saved one (DIR/model/text_tower of another run).",
-)
+@text_tower_options
 @click.option(
     "--progress/--no-progress",
     default=True,

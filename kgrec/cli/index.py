@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from kgrec.cli._options import DIR, DIR_PATH, FILE
 from kgrec.errors import DataError, KgrecError
 from kgrec.index import FACTORY_FORMS, IndexConfig, VectorIndex
 
@@ -59,18 +60,18 @@ def _read_ids(path: Path, n: int) -> list[str]:
 
 
 @index.command()
-@click.argument("vectors", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("vectors", type=FILE)
 @click.option(
     "-o",
     "--out",
     required=True,
-    type=click.Path(file_okay=False, path_type=Path),
+    type=DIR_PATH,
     help="Directory to write the index to (atomically).",
 )
 @click.option(
     "--ids",
     "ids_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=FILE,
     help="Ids of the vectors' rows: one per line, or a .json list (default: 0..n-1).",
 )
 @click.option(
@@ -175,7 +176,7 @@ def build(
 
 
 @index.command()
-@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("directory", type=DIR)
 @click.option(
     "--device", default="cpu", show_default=True, help="Where to load it: auto, cpu, cuda[:N]."
 )

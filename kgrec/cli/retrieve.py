@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from kgrec.cli._options import DIR_PATH, FILE
 from kgrec.errors import DataError
 
 MODEL_HELP = (
@@ -26,12 +27,12 @@ def common_options(f: Callable[..., Any]) -> Callable[..., Any]:
     )(f)  # fmt: skip
     f = click.option(
         "--index-dir",
-        type=click.Path(file_okay=False, path_type=Path),
+        type=DIR_PATH,
         help="Load the retriever (item + user indexes) from this directory when it was built "
         "for the same model, else build it and save it there.",
     )(f)
     f = click.option("--model", default="content", show_default=True, help=MODEL_HELP)(f)
-    f = click.argument("spec", type=click.Path(exists=True, dir_okay=False, path_type=Path))(f)
+    f = click.argument("spec", type=FILE)(f)
     return f
 
 

@@ -6,22 +6,23 @@ from pathlib import Path
 
 import click
 
+from kgrec.cli._options import DIR_PATH, FILE
 from kgrec.cli.retrieve import MODEL_HELP
 
 
 @click.command()
-@click.argument("spec", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("spec", type=FILE)
 @click.option("--model", default="content", show_default=True, help=MODEL_HELP)
 @click.option(
     "--index-dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=DIR_PATH,
     help="Load the retriever from this directory when it matches the model, else build and "
     "save it there. Items and user events added over HTTP are journaled in INDEX_DIR/journal "
     "(unless --journal-dir says elsewhere) and replayed at start-up.",
 )
 @click.option(
     "--journal-dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=DIR_PATH,
     help="Durable journal of items and user events added over HTTP (fsynced per request, "
     "snapshotted every --snapshot-every records, replayed at start-up). Default: "
     "INDEX_DIR/journal with --index-dir, else none (additions are kept in memory only).",
@@ -32,7 +33,7 @@ from kgrec.cli.retrieve import MODEL_HELP
 )  # fmt: skip
 @click.option(
     "--api-key-file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=FILE,
     help="File holding the API key that write endpoints (POST /items, POST /users/{id}/events) "
     "require (header X-API-Key or Authorization: Bearer). Reads stay open.",
 )

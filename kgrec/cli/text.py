@@ -9,7 +9,14 @@ from pathlib import Path
 
 import click
 
+from kgrec.cli._options import DIR, DIR_PATH, positive_int
 from kgrec.errors import KgrecError
+
+_cache_dir_option = click.option(
+    "--cache-dir",
+    type=DIR_PATH,
+    help="Embedding cache directory (default: $KGREC_HOME/embeddings).",
+)
 
 
 @click.group()
@@ -85,7 +92,7 @@ def _load(
 @click.argument("spec", metavar="SPEC")
 @click.option(
     "--data-path",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    type=DIR,
     help="Dataset directory: overrides a spec's [source] path, or locates a local dataset "
     "(lastfm-hetrec, amazon-instruments) when SPEC is a dataset name.",
 )
@@ -123,13 +130,7 @@ def _load(
     show_default=True,
     help="Tokens per text; longer texts are truncated.",
 )
-@click.option(
-    "--batch-size",
-    type=click.IntRange(min=1),
-    default=32,
-    show_default=True,
-    help="Texts per batch.",
-)
+@positive_int("--batch-size", 32, "Texts per batch.")
 @click.option(
     "--threads",
     type=click.IntRange(min=1),
@@ -142,14 +143,10 @@ def _load(
     help="int8 dynamic quantization of the Linear layers: faster on CPU, vectors differ slightly "
     "(cached separately from fp32).",
 )
-@click.option(
-    "--cache-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Embedding cache directory (default: $KGREC_HOME/embeddings).",
-)
+@_cache_dir_option
 @click.option(
     "--out",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=DIR_PATH,
     help="Also write <node type>.npz (ids, vectors, has_text) into this directory.",
 )
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
@@ -350,11 +347,7 @@ def _encode_sharded(cached, texts: list[str]) -> dict | None:
 
 
 @text.command("cache")
-@click.option(
-    "--cache-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Embedding cache directory (default: $KGREC_HOME/embeddings).",
-)
+@_cache_dir_option
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def cache_info(cache_dir: Path | None, as_json: bool) -> None:
     """List the cached encoder keys with their text counts, verifying every shard.

@@ -8,6 +8,7 @@ import time
 
 import click
 
+from kgrec.cli._options import text_tower_options
 from kgrec.cli.compare import settings_options
 from kgrec.cli.models import MODEL_HELP
 from kgrec.errors import SpecError
@@ -56,21 +57,7 @@ from kgrec.errors import SpecError
 @click.option("--min-rating", type=float, default=None, help="Ratings >= this are positives.")
 @click.option("--path", "data_path", default=None, help="Dataset directory for local datasets.")
 @click.option("--device", default="cpu", show_default=True, help="Training device (cpu, cuda).")
-@click.option(
-    "--text-finetune",
-    type=click.Choice(["none", "lora", "top-layers", "full"]),
-    default="none",
-    show_default=True,
-    help="hybrid: fine-tune the text encoder for cold items (top-layers: the top layer trains on "
-    "cached lower-layer outputs, the affordable mode on CPU; lora: peft adapters; full: all "
-    "weights). Progress per epoch with items/s.",
-)
-@click.option(
-    "--init-text-from",
-    type=click.Path(exists=True, file_okay=False),
-    default=None,
-    help="hybrid: start the text tower from a saved one (DIR/model/text_tower of another run).",
-)
+@text_tower_options
 @click.option(
     "--progress/--no-progress",
     default=True,
