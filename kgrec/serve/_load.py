@@ -23,12 +23,12 @@ from kgrec.serve._content import (
     text_columns,
     title_map,
 )
-from kgrec.serve._protocol import CatalogIdsMixin, ColdStartModel, EmbeddedItems, NewItem
+from kgrec.serve._protocol import ColdStartModel, EmbeddedItems, NewItem, VectorTableMixin
 
 log = logging.getLogger(__name__)
 
 
-class HybridAdapter(CatalogIdsMixin):
+class HybridAdapter(VectorTableMixin):
     """A trained hybrid (``kgrec train SPEC --model hybrid --out DIR``: ``DIR/model`` and
     ``DIR/split.json`` with the vocabularies) as a :class:`ColdStartModel`.
 
@@ -121,18 +121,9 @@ class HybridAdapter(CatalogIdsMixin):
         digest = hashlib.sha256((model_dir / "arrays.npz").read_bytes()).hexdigest()[:16]
         return cls(model, split.users, split.items, spec, fingerprint=f"hybrid:{digest}", **kw)
 
-    def item_vectors(self) -> np.ndarray:
-        return self._items
-
-    def user_vectors(self) -> np.ndarray:
-        return self._users
-
-    def known_items(self, user_id: str) -> list[str]:
-        r = self._urow.get(str(user_id))
-        if r is None:
-            return []
+    def _known_rows(self, user_row: int) -> Sequence[int]:
         train = self.model.train_
-        return [self._item_ids[j] for j in train.indices[train.indptr[r] : train.indptr[r + 1]]]
+        return train.indices[train.indptr[user_row] : train.indptr[user_row + 1]]
 
     def embed_items(self, rows: Sequence[NewItem]) -> EmbeddedItems:
         if not rows:

@@ -222,3 +222,28 @@ class CatalogIdsMixin:
 
     def title(self, item_id: str) -> str | None:
         return self._titles.get(str(item_id))
+
+
+class VectorTableMixin(CatalogIdsMixin):
+    """:class:`CatalogIdsMixin` plus the vectors and known items of a model held as tables:
+    ``_items`` and ``_users`` (one row per id), ``_urow`` (user id -> row) and
+    :meth:`_known_rows`, the item rows a user row has interacted with."""
+
+    _items: np.ndarray
+    _users: np.ndarray
+    _urow: dict[str, int]
+
+    def _known_rows(self, user_row: int) -> Sequence[int]:
+        raise NotImplementedError
+
+    def item_vectors(self) -> np.ndarray:
+        return self._items
+
+    def user_vectors(self) -> np.ndarray:
+        return self._users
+
+    def known_items(self, user_id: str) -> list[str]:
+        r = self._urow.get(str(user_id))
+        if r is None:
+            return []
+        return [self._item_ids[j] for j in self._known_rows(r)]

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from kgrec.serve._protocol import CatalogIdsMixin, EmbeddedItems, NewItem
+from kgrec.serve._protocol import EmbeddedItems, NewItem, VectorTableMixin
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def saved_source_key(path: Path) -> str | None:
         return json.loads(str(z["meta"])).get("source_key")
 
 
-class SavedModel(CatalogIdsMixin):
+class SavedModel(VectorTableMixin):
     """The :class:`~kgrec.serve.ColdStartModel` of a saved retriever (see the module docstring);
     ``loader()`` builds the full model the first time a new item or free text is embedded."""
 
@@ -102,17 +102,8 @@ class SavedModel(CatalogIdsMixin):
         self._loader = loader
         self._full: Any | None = None
 
-    def item_vectors(self) -> np.ndarray:
-        return self._items
-
-    def user_vectors(self) -> np.ndarray:
-        return self._users
-
-    def known_items(self, user_id: str) -> list[str]:
-        r = self._urow.get(str(user_id))
-        if r is None:
-            return []
-        return [self._item_ids[j] for j in self._indices[self._indptr[r] : self._indptr[r + 1]]]
+    def _known_rows(self, user_row: int) -> Sequence[int]:
+        return self._indices[self._indptr[user_row] : self._indptr[user_row + 1]]
 
     def full_model(self) -> Any:
         """The model itself (dataset, graph and encoder loaded now, once)."""

@@ -278,6 +278,20 @@ def quantize_int8(model: Any) -> Any:
         )
 
 
+def token_ids(tokenizer: Any, texts: Sequence[str], max_length: int) -> list[list[int]]:
+    """Token ids of each text (special tokens included), truncated to ``max_length``, unpadded:
+    the one tokenisation that encoding and fine-tuning share."""
+    enc = tokenizer(
+        list(texts),
+        truncation=True,
+        max_length=max_length,
+        padding=False,
+        return_attention_mask=False,
+        return_token_type_ids=False,
+    )
+    return enc["input_ids"]
+
+
 class TransformerEncoder:
     """Mean-pooled, L2-normalised transformer embeddings from a local model directory.
 
@@ -381,15 +395,7 @@ class TransformerEncoder:
     def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
         """Token ids of each text, truncated to ``max_length`` (special tokens included)."""
         self.load()
-        enc = self._tokenizer(
-            list(texts),
-            truncation=True,
-            max_length=self.config.max_length,
-            padding=False,
-            return_attention_mask=False,
-            return_token_type_ids=False,
-        )
-        return enc["input_ids"]
+        return token_ids(self._tokenizer, texts, self.config.max_length)
 
     def encode(self, texts: Sequence[str], *, progress: bool | None = None) -> np.ndarray:
         """Vectors of ``texts`` as a float32 array (len(texts), dim), in input order."""

@@ -44,6 +44,7 @@ from kgrec.text._encoder import (
     model_fingerprint,
     pool,
     resolve_model_path,
+    token_ids,
 )
 
 log = logging.getLogger(__name__)
@@ -305,14 +306,7 @@ class TextTower:
         import torch
 
         texts = check_texts(texts)
-        enc = self.tokenizer(
-            list(texts),
-            truncation=True,
-            max_length=self.config.max_length,
-            padding=False,
-            return_attention_mask=False,
-            return_token_type_ids=False,
-        )["input_ids"]
+        enc = token_ids(self.tokenizer, texts, self.config.max_length)
         lengths = np.fromiter((len(x) for x in enc), np.int64, count=len(enc))
         width = int(lengths.max()) if len(enc) else 1
         pad = self.tokenizer.pad_token_id or 0
