@@ -18,21 +18,18 @@ from kgrec.eval._metrics import (
     default_metrics,
     parse_metric,
 )
+from kgrec.eval._positives import Positives, positives
 from kgrec.eval._protocol import Protocol, build_protocol, cold_items_task
 from kgrec.eval._rank import EvalResult, RankingTask, break_ties, evaluate, topk_masked
 from kgrec.eval._report import plot, summary_table, to_json, to_markdown, write_report
 from kgrec.eval._runner import CompareOptions, Comparison, compare, seeds_from
+from kgrec.eval._split import PROTOCOLS, Split, split_frame
 from kgrec.eval._splits import (
-    PROTOCOLS,
-    Positives,
-    Split,
     cold_item_split,
     cold_user_split,
     make_split,
-    positives,
     random_split,
     recbole_split_counts,
-    split_frame,
     temporal_split,
 )
 from kgrec.eval._stats import Interval, PairedTest, bootstrap_ci, paired_test

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from kgrec.data import Dataset
-from kgrec.eval._splits import Positives
+from kgrec.eval._positives import Positives
 
 
 def data_summary(

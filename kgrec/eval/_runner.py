@@ -19,9 +19,10 @@ import pandas as pd
 
 from kgrec.errors import SpecError
 from kgrec.eval._metrics import Coverage, Metric, default_metrics, parse_metric
+from kgrec.eval._positives import Positives
 from kgrec.eval._protocol import Protocol, build_protocol
 from kgrec.eval._rank import RankingTask, evaluate
-from kgrec.eval._splits import Positives, make_split
+from kgrec.eval._splits import make_split
 from kgrec.eval._stats import bootstrap_ci, paired_test
 from kgrec.train import FitCache
 

@@ -31,122 +31,14 @@ JSON sidecar).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
-import scipy.sparse as sp
 
-from kgrec._atomic import atomic_path, atomic_write_text
-from kgrec.data import Dataset, Vocabulary
 from kgrec.errors import DataError
-
-TRAIN, VALID, TEST = 0, 1, 2
-PART_NAMES = ("train", "valid", "test")
-#: item_role / user_role codes
-WARM, COLD_VALID, COLD_TEST = 0, 1, 2
-PROTOCOLS = ("random", "temporal", "cold-item", "cold-user", "given")
-#: accepted values of a ``split`` column -> part code
-PART_VALUES = {
-    "train": TRAIN,
-    "training": TRAIN,
-    "valid": VALID,
-    "val": VALID,
-    "validation": VALID,
-    "dev": VALID,
-    "test": TEST,
-    "testing": TEST,
-}
-_FORMAT = "kgrec.split/1"
-
-
-@dataclass(frozen=True, eq=False)
-class Positives:
-    """Positive user-item pairs over vocabulary indices, in source row order.
-
-    ``timestamp`` is ``None`` when the source has none. Build it with :func:`positives`.
-    """
-
-    users: Vocabulary
-    items: Vocabulary
-    user: np.ndarray
-    item: np.ndarray
-    timestamp: np.ndarray | None = None
-    notes: tuple[str, ...] = ()
-    #: given split part per row (0 train, 1 valid, 2 test) when the data carry a split column
-    part: np.ndarray | None = None
-
-    def __len__(self) -> int:
-        return len(self.user)
-
-
-def _parts_of(values: np.ndarray, source: str | None) -> np.ndarray:
-    """Part codes of a ``split`` column; an unknown value is an error naming it and its row."""
-    low = pd.Series(values).astype(str).str.strip().str.lower()
-    codes = low.map(PART_VALUES)
-    bad = codes.isna().to_numpy()
-    if bad.any():
-        r = int(np.flatnonzero(bad)[0])
-        raise DataError(
-            f"split value {values[r]!r} is not one of {sorted(PART_VALUES)} "
-            f"({int(bad.sum())} such row(s))",
-            path=source,
-            line=r + 1,
-            column="split",
-            unit="row",
-        )
-    return codes.to_numpy(np.int8)
-
-
-def positives(
-    dataset: Dataset,
-    *,
-    min_rating: float | None = None,
-    items: Vocabulary | None = None,
-    users: Vocabulary | None = None,
-) -> Positives:
-    """The dataset's positive interactions (``rating >= min_rating``; all rows when ``None``).
-
-    Rows below ``min_rating`` are dropped entirely, as RecBole's ``val_interval`` does, before any
-    split. Vocabularies default to users and items in order of first appearance among the
-    positives; pass the graph's vocabularies to split over those instead (items without a positive
-    then stay candidates in full ranking).
-    """
-    frame = dataset.interactions.frame
-    notes: list[str] = []
-    if min_rating is not None:
-        if "rating" not in frame.columns:
-            raise DataError(
-                f"min_rating={min_rating:g} was given but dataset {dataset.name!r} has no rating "
-                "column; leave min_rating unset to treat every interaction as positive"
-            )
-        keep = frame["rating"].to_numpy() >= min_rating
-        notes.append(
-            f"kept {int(keep.sum()):,} of {len(frame):,} interactions with rating >= "
-            f"{min_rating:g}; the other rows are dropped before splitting"
-        )
-        frame = frame.loc[keep]
-    if len(frame) == 0:
-        raise DataError(f"dataset {dataset.name!r} has no positive interaction to split")
-    uvocab = users or Vocabulary.from_unique(frame["user"], node_type="user")
-    ivocab = items or Vocabulary.from_unique(frame["item"], node_type="item")
-    ts = frame["timestamp"].to_numpy(np.float64) if "timestamp" in frame.columns else None
-    part = None
-    if "split" in frame.columns:
-        part = _parts_of(frame["split"].to_numpy(), dataset.interactions.source)
-    return Positives(
-        users=uvocab,
-        items=ivocab,
-        user=uvocab.indices(frame["user"].to_numpy()),
-        item=ivocab.indices(frame["item"].to_numpy()),
-        timestamp=ts,
-        notes=tuple(notes),
-        part=part,
-    )
+from kgrec.eval._positives import PART_NAMES, TEST, TRAIN, VALID, Positives
+from kgrec.eval._split import COLD_TEST, COLD_VALID, WARM, Split
 
 
 def recbole_split_counts(n: np.ndarray, ratios: Sequence[float]) -> np.ndarray:
@@ -199,154 +91,6 @@ def _ratio_parts(
     return part
 
 
-@dataclass(frozen=True, eq=False)
-class Split:
-    """One split of positive interactions: index arrays, part codes and the vocabularies.
-
-    ``part[r]`` is 0 (train), 1 (validation) or 2 (test) for interaction ``r``. ``item_role`` /
-    ``user_role`` (cold protocols) are 0 warm, 1 cold-validation, 2 cold-test per item / user.
-    ``reveal`` (cold-user) is the position of each interaction in its held-out user's seeded
-    reveal order (-1 for warm users).
-    """
-
-    protocol: str
-    users: Vocabulary
-    items: Vocabulary
-    user: np.ndarray
-    item: np.ndarray
-    part: np.ndarray
-    seed: int
-    params: dict[str, Any] = field(default_factory=dict)
-    item_role: np.ndarray | None = None
-    user_role: np.ndarray | None = None
-    reveal: np.ndarray | None = None
-    notes: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        if self.protocol not in PROTOCOLS:
-            raise DataError(f"unknown split protocol {self.protocol!r}; known: {list(PROTOCOLS)}")
-        n = len(self.user)
-        if len(self.item) != n or len(self.part) != n:
-            raise DataError("split arrays user, item and part must have the same length")
-        if n and (self.user.min() < 0 or self.user.max() >= len(self.users)):
-            raise DataError("split user index outside the user vocabulary")
-        if n and (self.item.min() < 0 or self.item.max() >= len(self.items)):
-            raise DataError("split item index outside the item vocabulary")
-
-    @property
-    def n_users(self) -> int:
-        return len(self.users)
-
-    @property
-    def n_items(self) -> int:
-        return len(self.items)
-
-    def mask(self, *parts: int) -> np.ndarray:
-        """Boolean row mask of the interactions in ``parts``."""
-        return np.isin(self.part, np.asarray(parts, dtype=np.int8))
-
-    def matrix(self, *parts: int, rows: np.ndarray | None = None) -> sp.csr_matrix:
-        """Binary ``n_users x n_items`` CSR matrix of the interactions in ``parts`` (and ``rows``)."""
-        keep = self.mask(*parts)
-        if rows is not None:
-            keep &= rows
-        data = np.ones(int(keep.sum()), dtype=np.float32)
-        m = sp.csr_matrix(
-            (data, (self.user[keep], self.item[keep])), shape=(self.n_users, self.n_items)
-        )
-        m.sum_duplicates()
-        m.data[:] = 1.0
-        return m
-
-    def train_matrix(self) -> sp.csr_matrix:
-        return self.matrix(TRAIN)
-
-    def counts(self) -> dict[str, int]:
-        """Interactions per part, plus user and item counts."""
-        out = {name: int((self.part == i).sum()) for i, name in enumerate(PART_NAMES)}
-        out["users"] = self.n_users
-        out["items"] = self.n_items
-        out["interactions"] = len(self.part)
-        if self.item_role is not None:
-            out["cold_valid_items"] = int((self.item_role == COLD_VALID).sum())
-            out["cold_test_items"] = int((self.item_role == COLD_TEST).sum())
-        if self.user_role is not None:
-            out["cold_valid_users"] = int((self.user_role == COLD_VALID).sum())
-            out["cold_test_users"] = int((self.user_role == COLD_TEST).sum())
-        return out
-
-    def describe(self) -> dict[str, Any]:
-        """JSON-able description: protocol, seed, parameters, counts and notes."""
-        return {
-            "protocol": self.protocol,
-            "seed": self.seed,
-            "params": dict(self.params),
-            "counts": self.counts(),
-            "notes": list(self.notes),
-        }
-
-    # ------------------------------------------------------------------ persistence
-    def save(self, path: str | Path) -> Path:
-        """Write ``path`` (``.npz``, arrays, no pickle) and ``path.json`` (vocabularies, meta)."""
-        path = Path(path)
-        if path.suffix != ".npz":
-            path = path.with_suffix(".npz")
-        arrays: dict[str, np.ndarray] = {
-            "user": self.user.astype(np.int64),
-            "item": self.item.astype(np.int64),
-            "part": self.part.astype(np.int8),
-        }
-        for name in ("item_role", "user_role", "reveal"):
-            value = getattr(self, name)
-            if value is not None:
-                arrays[name] = np.asarray(value)
-        with atomic_path(path, suffix=".npz") as tmp, tmp.open("wb") as f:
-            np.savez(f, **arrays)
-        meta = {
-            "format": _FORMAT,
-            "protocol": self.protocol,
-            "seed": self.seed,
-            "params": self.params,
-            "notes": list(self.notes),
-            "users": self.users.to_json(),
-            "items": self.items.to_json(),
-        }
-        atomic_write_text(path.with_suffix(".json"), json.dumps(meta, indent=1))
-        return path
-
-    @classmethod
-    def load(cls, path: str | Path) -> Split:
-        """Read a split written by :meth:`save`."""
-        path = Path(path)
-        if path.suffix != ".npz":
-            path = path.with_suffix(".npz")
-        meta_path = path.with_suffix(".json")
-        if not path.is_file() or not meta_path.is_file():
-            raise DataError(f"split files {path} and {meta_path} are both needed", path=path)
-        meta = json.loads(meta_path.read_text())
-        if meta.get("format") != _FORMAT:
-            raise DataError(
-                f"not a kgrec split (format {meta.get('format')!r}, expected {_FORMAT!r})",
-                path=meta_path,
-            )
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-        return cls(
-            protocol=meta["protocol"],
-            users=Vocabulary.from_json(meta["users"]),
-            items=Vocabulary.from_json(meta["items"]),
-            user=arrays["user"],
-            item=arrays["item"],
-            part=arrays["part"],
-            seed=int(meta["seed"]),
-            params=meta["params"],
-            item_role=arrays.get("item_role"),
-            user_role=arrays.get("user_role"),
-            reveal=arrays.get("reveal"),
-            notes=tuple(meta.get("notes", ())),
-        )
-
-
 def _check_ratios(ratios: Sequence[float]) -> tuple[float, ...]:
     r = tuple(float(x) for x in ratios)
     if len(r) != 3 or any(x < 0 for x in r) or r[0] <= 0:
@@ -361,16 +105,12 @@ def random_split(
     r = _check_ratios(ratios)
     order = _randperm(len(pos), seed)
     part = _ratio_parts(pos.user, order, r, len(pos.users))
-    return Split(
+    return Split.of(
+        pos,
         "random",
-        pos.users,
-        pos.items,
-        pos.user,
-        pos.item,
         part,
         seed,
-        params={"ratios": list(r), "group_by": "user", "order": "random (torch.randperm)"},
-        notes=pos.notes,
+        {"ratios": list(r), "group_by": "user", "order": "random (torch.randperm)"},
     )
 
 
@@ -396,16 +136,12 @@ def temporal_split(pos: Positives, *, seed: int = 0) -> Split:
     codes[(from_end == 1) & (leave >= 2)] = VALID
     part = np.empty(len(pos), dtype=np.int8)
     part[order] = codes
-    return Split(
+    return Split.of(
+        pos,
         "temporal",
-        pos.users,
-        pos.items,
-        pos.user,
-        pos.item,
         part,
         seed,
-        params={"leave_out": 2, "order": "timestamp"},
-        notes=pos.notes,
+        {"leave_out": 2, "order": "timestamp"},
     )
 
 
@@ -466,17 +202,13 @@ def cold_item_split(
     """
     r = _check_ratios(ratios)
     item_role, _, _, part = _hold_out(pos, pos.item, len(pos.items), cold_share, seed, "item", r)
-    return Split(
+    return Split.of(
+        pos,
         "cold-item",
-        pos.users,
-        pos.items,
-        pos.user,
-        pos.item,
         part,
         seed,
-        params={"cold_share": cold_share, "ratios": list(r), "cold_split": "by item, half/half"},
+        {"cold_share": cold_share, "ratios": list(r), "cold_split": "by item, half/half"},
         item_role=item_role,
-        notes=pos.notes,
     )
 
 
@@ -504,18 +236,14 @@ def cold_user_split(
     counts = np.bincount(pos.user[g], minlength=len(pos.users))
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     reveal[g] = np.arange(len(g)) - starts[pos.user[g]]
-    return Split(
+    return Split.of(
+        pos,
         "cold-user",
-        pos.users,
-        pos.items,
-        pos.user,
-        pos.item,
         part,
         seed,
-        params={"cold_share": cold_share, "ratios": list(r), "reveal_k": ks},
+        {"cold_share": cold_share, "ratios": list(r), "reveal_k": ks},
         user_role=user_role,
         reveal=reveal,
-        notes=pos.notes,
     )
 
 
@@ -564,9 +292,7 @@ def given_split(pos: Positives, *, seed: int = 2020, valid_share: float = 0.0) -
             "no validation part: trained models run their configured epochs and keep the last "
             "weights (no early stopping)"
         )
-    return Split(
-        "given", pos.users, pos.items, pos.user, pos.item, part, seed, params, notes=tuple(notes)
-    )
+    return Split.of(pos, "given", part, seed, params, notes=tuple(notes))
 
 
 def make_split(pos: Positives, protocol: str, *, seed: int = 2020, **kwargs: Any) -> Split:
@@ -584,14 +310,3 @@ def make_split(pos: Positives, protocol: str, *, seed: int = 2020, **kwargs: Any
     except KeyError:
         raise DataError(f"unknown protocol {protocol!r}; choose one of {sorted(table)}") from None
     return fn(pos, seed=seed, **kwargs)
-
-
-def split_frame(split: Split) -> pd.DataFrame:
-    """The split as a DataFrame of external ids and part names (for inspection or export)."""
-    return pd.DataFrame(
-        {
-            "user": split.users.ids[split.user],
-            "item": split.items.ids[split.item],
-            "part": np.asarray(PART_NAMES, dtype=object)[split.part],
-        }
-    )

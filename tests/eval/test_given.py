@@ -13,9 +13,10 @@ from kgrec.data import load_dataset
 from kgrec.data.sources import kgat
 from kgrec.errors import DataError
 from kgrec.eval import positives
+from kgrec.eval._positives import TEST, TRAIN, VALID
 from kgrec.eval._protocol import build_protocol
 from kgrec.eval._rank import break_ties, topk_masked
-from kgrec.eval._splits import TEST, TRAIN, VALID, make_split
+from kgrec.eval._splits import make_split
 from kgrec.testing import write_kgat_like
 
 

@@ -21,7 +21,8 @@ from kgrec.eval import (
     split_frame,
     temporal_split,
 )
-from kgrec.eval._splits import COLD_TEST, COLD_VALID, TEST, TRAIN, VALID, WARM
+from kgrec.eval._positives import TEST, TRAIN, VALID
+from kgrec.eval._split import COLD_TEST, COLD_VALID, WARM
 from kgrec.testing import synthetic_dataset
 
 
