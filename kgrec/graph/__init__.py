@@ -16,12 +16,15 @@ from typing import TYPE_CHECKING
 from kgrec._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from kgrec.graph._build import bucket_labels, build_graph, prune
+    from kgrec.graph._build import build_graph
     from kgrec.graph._cache import cache_key, load_or_build
+    from kgrec.graph._columns import bucket_labels
     from kgrec.graph._convert import HomogeneousGraph, to_hetero_data, to_homogeneous, to_networkx
     from kgrec.graph._export import export_recbole, import_recbole
-    from kgrec.graph._kg import EdgeType, GraphStats, KnowledgeGraph
-    from kgrec.graph._spec import (
+    from kgrec.graph._kg import EdgeType, KnowledgeGraph
+    from kgrec.graph._prune import prune
+    from kgrec.graph._spec import load_spec
+    from kgrec.graph._spec_types import (
         Bucket,
         FileSpec,
         GraphOptions,
@@ -34,13 +37,13 @@ if TYPE_CHECKING:
         TagSpec,
         TextSpec,
         UserEdgeSpec,
-        load_spec,
     )
+    from kgrec.graph._stats import GraphStats
 
 _WHERE = {
-    "bucket_labels": "_build",
+    "bucket_labels": "_columns",
     "build_graph": "_build",
-    "prune": "_build",
+    "prune": "_prune",
     "cache_key": "_cache",
     "load_or_build": "_cache",
     "HomogeneousGraph": "_convert",
@@ -50,20 +53,20 @@ _WHERE = {
     "export_recbole": "_export",
     "import_recbole": "_export",
     "EdgeType": "_kg",
-    "GraphStats": "_kg",
+    "GraphStats": "_stats",
     "KnowledgeGraph": "_kg",
-    "Bucket": "_spec",
-    "FileSpec": "_spec",
-    "GraphOptions": "_spec",
-    "GraphSpec": "_spec",
-    "InteractionSpec": "_spec",
-    "KGSpec": "_spec",
-    "PruneSpec": "_spec",
-    "RelationSpec": "_spec",
-    "SourceSpec": "_spec",
-    "TagSpec": "_spec",
-    "TextSpec": "_spec",
-    "UserEdgeSpec": "_spec",
+    "Bucket": "_spec_types",
+    "FileSpec": "_spec_types",
+    "GraphOptions": "_spec_types",
+    "GraphSpec": "_spec_types",
+    "InteractionSpec": "_spec_types",
+    "KGSpec": "_spec_types",
+    "PruneSpec": "_spec_types",
+    "RelationSpec": "_spec_types",
+    "SourceSpec": "_spec_types",
+    "TagSpec": "_spec_types",
+    "TextSpec": "_spec_types",
+    "UserEdgeSpec": "_spec_types",
     "load_spec": "_spec",
 }
 

@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 
 from kgrec.graph._kg import FORMAT_VERSION, GRAPH_JSON, KnowledgeGraph
-from kgrec.graph._spec import GraphSpec
+from kgrec.graph._spec_types import GraphSpec
 
 log = logging.getLogger(__name__)
 

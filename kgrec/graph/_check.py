@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 
 from kgrec.errors import SpecError
-from kgrec.graph._spec import GraphSpec
+from kgrec.graph._spec_types import GraphSpec
 
 
 def check_spec(spec: GraphSpec) -> str:
     """Load ``spec``'s source (every file read and validated, as a build would) and describe the
     graph it would build: tables, each relation with its distinct values and edges, the KG, the
     item text. Raises the same errors a build would for missing columns."""
-    from kgrec.graph._build import _column_values
+    from kgrec.graph._columns import _column_values
 
     ds = spec.load_dataset()
     out = [f"spec {spec.name}: OK ({spec.path})", ds.summary().to_text(), ""]

@@ -8,10 +8,8 @@ Save/load uses ``.npz`` (``allow_pickle=False``) and JSON, never pickle.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +19,12 @@ import pandas as pd
 from kgrec._atomic import atomic_dir
 from kgrec.data import Vocabulary
 from kgrec.errors import DataError
+from kgrec.graph._stats import GraphStats
 
 log = logging.getLogger(__name__)
 
 EdgeType = tuple[str, str, str]
 FORMAT_VERSION = 1
-MAX_LISTED = 30  # edge types listed by GraphStats.to_text
 GRAPH_JSON = "graph.json"
 VOCAB_JSON = "vocab.json"
 EDGES_NPZ = "edges.npz"
@@ -43,84 +41,6 @@ def _frozen(a: np.ndarray) -> np.ndarray:
 def et_str(et: EdgeType) -> str:
     """``src -[relation]-> dst`` for messages."""
     return f"({et[0]}, {et[1]}, {et[2]})"
-
-
-@dataclass
-class GraphStats:
-    """Counts of a graph: nodes per type, edges per edge type and per relation, degrees."""
-
-    name: str
-    nodes: dict[str, int]
-    edges: dict[str, int]  # "src|relation|dst" -> count
-    relations: dict[str, int]  # relation -> count (over all its edge types)
-    reverse_edges: int
-    num_nodes: int
-    num_edges: int
-    degree: dict[str, dict[str, float]]  # node type -> min/median/mean/max/isolated
-    interactions: int | None = None
-    positive_interactions: int | None = None
-    linked_items: int | None = None
-    reverse_types: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def to_text(self) -> str:
-        out = [f"graph: {self.name}"]
-        out.append(f"  nodes  {self.num_nodes:,}   edges  {self.num_edges:,}")
-        if self.interactions is not None:
-            out.append(
-                f"  interactions  {self.interactions:,} (positive user-item edges "
-                f"{self.positive_interactions:,})"
-            )
-        if self.linked_items is not None:
-            out.append(f"  items linked to KG entities  {self.linked_items:,}")
-        out.append("  nodes per type:")
-        w = max(len(k) for k in self.nodes) if self.nodes else 4
-        for k, v in self.nodes.items():
-            out.append(f"    {k:<{w}}  {v:>10,}")
-        out.append("  edges per relation (forward; all edge types of a relation summed):")
-        fwd = {k: v for k, v in self.relations.items()}
-        w = max((len(k) for k in fwd), default=4)
-        for k, v in fwd.items():
-            out.append(f"    {k:<{w}}  {v:>10,}")
-        fwd_types = {k: v for k, v in self.edges.items() if k not in self.reverse_types}
-        shown = sorted(fwd_types.items(), key=lambda kv: -kv[1])[:MAX_LISTED]
-        out.append(
-            "  edges per forward edge type (src|relation|dst)"
-            + (
-                f", largest {MAX_LISTED} of {len(fwd_types)}:"
-                if len(fwd_types) > MAX_LISTED
-                else ":"
-            )
-        )
-        w = max((len(k) for k, _ in shown), default=4)
-        for k, v in shown:
-            out.append(f"    {k:<{w}}  {v:>10,}")
-        if len(fwd_types) > MAX_LISTED:
-            out.append("    ... (all edge types: --json)")
-        if self.reverse_edges:
-            out.append(
-                f"  reverse edge types: {len(self.reverse_types)} with {self.reverse_edges:,} "
-                "edges (each mirrors a forward type)"
-            )
-        out.append(
-            "  degree per node type (forward edge types, in + out; reverse copies not counted):"
-        )
-        out.append(
-            f"    {'type':<{max(4, *(len(k) for k in self.degree))}}  "
-            f"{'min':>6} {'median':>8} {'mean':>9} {'max':>8} {'isolated':>9}"
-        )
-        w = max(4, *(len(k) for k in self.degree))
-        for k, d in self.degree.items():
-            out.append(
-                f"    {k:<{w}}  {d['min']:>6,.0f} {d['median']:>8,.1f} {d['mean']:>9,.2f} "
-                f"{d['max']:>8,.0f} {d['isolated']:>9,.0f}"
-            )
-        for n in self.notes:
-            out.append(f"  note: {n}")
-        return "\n".join(out)
 
 
 class KnowledgeGraph:
@@ -526,95 +446,16 @@ class KnowledgeGraph:
     # ------------------------------------------------------------------ save / load
     def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
         """Write the graph to directory ``path`` atomically (npz without pickle + JSON)."""
+        from kgrec.graph._kg_io import write_graph
+
         path = Path(path)
         with atomic_dir(path, overwrite=overwrite) as tmp:
-            self._write(tmp)
+            write_graph(self, tmp)
         return path
-
-    def _write(self, tmp: Path) -> None:
-        ets = list(self.edges)
-        arrays: dict[str, np.ndarray] = {}
-        attr_names: list[list[str]] = []
-        for i, et in enumerate(ets):
-            arrays[f"e{i}"] = self.edges[et]
-            names = list(self.edge_attrs.get(et, {}))
-            attr_names.append(names)
-            for j, a in enumerate(names):
-                arrays[f"e{i}_a{j}"] = self.edge_attrs[et][a]
-        np.savez(tmp / EDGES_NPZ, **arrays)
-        inter_cols: list[str] = []
-        if self.interactions is not None:
-            inter_cols = list(self.interactions.columns)
-            np.savez(
-                tmp / INTER_NPZ,
-                **{f"c{j}": self.interactions[c].to_numpy() for j, c in enumerate(inter_cols)},
-            )
-        with (tmp / VOCAB_JSON).open("w", encoding="utf-8") as f:
-            json.dump({nt: v.ids.tolist() for nt, v in self.vocabs.items()}, f)
-        doc = {
-            "format": "kgrec-graph",
-            "version": FORMAT_VERSION,
-            "name": self.name,
-            "node_types": list(self.vocabs),
-            "edge_types": [list(et) for et in ets],
-            "edge_attrs": attr_names,
-            "reverse_of": [[list(r), list(f)] for r, f in self.reverse_of.items()],
-            "interaction_columns": inter_cols,
-            "item_entities": self.item_entities,
-            "categories": self.categories,
-            "meta": self.meta,
-            "notes": self.notes,
-            "stats": self.stats().to_dict(),
-        }
-        (tmp / GRAPH_JSON).write_text(json.dumps(doc, indent=1, default=str), encoding="utf-8")
 
     @classmethod
     def load(cls, path: str | Path) -> KnowledgeGraph:
         """Read a graph directory written by :meth:`save` (no pickle anywhere)."""
-        path = Path(path)
-        gj = path / GRAPH_JSON
-        if not gj.is_file():
-            raise DataError(
-                f"not a kgrec graph directory (no {GRAPH_JSON}); build one with "
-                "`kgrec graph build SPEC`",
-                path=path,
-            )
-        try:
-            doc = json.loads(gj.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise DataError(f"invalid JSON: {exc.msg}", path=gj, line=exc.lineno) from None
-        if doc.get("format") != "kgrec-graph" or doc.get("version") != FORMAT_VERSION:
-            raise DataError(
-                f"unsupported graph format {doc.get('format')!r} version {doc.get('version')!r} "
-                f"(expected kgrec-graph {FORMAT_VERSION})",
-                path=gj,
-            )
-        vj = json.loads((path / VOCAB_JSON).read_text(encoding="utf-8"))
-        vocabs = {nt: Vocabulary(vj[nt], node_type=nt) for nt in doc["node_types"]}
-        edges, attrs = {}, {}
-        with np.load(path / EDGES_NPZ, allow_pickle=False) as z:
-            for i, et in enumerate(doc["edge_types"]):
-                et = tuple(et)
-                edges[et] = z[f"e{i}"]
-                names = doc["edge_attrs"][i]
-                if names:
-                    attrs[et] = {a: z[f"e{i}_a{j}"] for j, a in enumerate(names)}
-        inter = None
-        if doc["interaction_columns"]:
-            with np.load(path / INTER_NPZ, allow_pickle=False) as z:
-                inter = pd.DataFrame(
-                    {c: z[f"c{j}"] for j, c in enumerate(doc["interaction_columns"])}
-                )
-        g = cls(
-            name=doc["name"],
-            vocabs=vocabs,
-            edges=edges,
-            edge_attrs=attrs,
-            reverse_of={tuple(r): tuple(f) for r, f in doc["reverse_of"]},
-            interactions=inter,
-            item_entities=doc["item_entities"],
-            categories=doc["categories"],
-            meta=doc["meta"],
-            notes=doc["notes"],
-        )
-        return g.validate()
+        from kgrec.graph._kg_io import read_graph
+
+        return read_graph(path)

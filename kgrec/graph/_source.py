@@ -18,7 +18,7 @@ from kgrec.data import (
 from kgrec.errors import DataError, SpecError
 
 if TYPE_CHECKING:
-    from kgrec.graph._spec import FileSpec, GraphSpec
+    from kgrec.graph._spec_types import FileSpec, GraphSpec
 
 
 def _read(f: FileSpec):

@@ -49,11 +49,13 @@ def test_save_load_round_trip_without_pickle(tiny_graph, tmp_path):
 
 
 def test_failed_save_leaves_no_directory(tiny_graph, tmp_path, monkeypatch):
-    def boom(self, tmp):
+    import kgrec.graph._kg_io as kg_io
+
+    def boom(g, tmp):
         (tmp / "edges.npz").write_bytes(b"half")
         raise RuntimeError("killed")
 
-    monkeypatch.setattr(KnowledgeGraph, "_write", boom)
+    monkeypatch.setattr(kg_io, "write_graph", boom)
     out = tmp_path / "out"
     with pytest.raises(RuntimeError):
         tiny_graph.save(out / "g")
