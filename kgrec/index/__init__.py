@@ -7,6 +7,7 @@ of vectors named by external ids, and measures its own recall against exact sear
 """
 
 from kgrec.index._backend import IndexBackend
+from kgrec.index._checks import check_vectors, fingerprint_of, resolve_device
 from kgrec.index._config import (
     FACTORY_FORMS,
     FactorySpec,
@@ -18,17 +19,9 @@ from kgrec.index._config import (
 )
 from kgrec.index._errors import FingerprintMismatchError, IndexUsageError
 from kgrec.index._faiss import faiss_gpu_available, faiss_gpu_count
-from kgrec.index._index import (
-    IndexInfo,
-    RecallReport,
-    SearchResult,
-    VectorIndex,
-    check_vectors,
-    fingerprint_of,
-    load_index,
-    resolve_device,
-)
+from kgrec.index._index import VectorIndex, load_index
 from kgrec.index._probe import recall_at_k
+from kgrec.index._results import IndexInfo, RecallReport, SearchResult
 from kgrec.index._sharded import ShardedIndex, merge_results
 
 __all__ = [

@@ -9,16 +9,12 @@ probe behind :meth:`VectorIndex.self_check`.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as _dt
-import hashlib
 import json
 import logging
-import sys
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +24,19 @@ from kgrec._atomic import atomic_dir
 from kgrec.data import Vocabulary
 from kgrec.errors import DataError, UnknownIdError
 from kgrec.index._backend import IndexBackend
+from kgrec.index._checks import (
+    _check_ids,
+    _check_k,
+    _check_meta_bounds,
+    check_vectors,
+    fingerprint_of,
+    resolve_device,
+)
 from kgrec.index._config import FactorySpec, IndexConfig, auto_factory, parse_factory
 from kgrec.index._errors import FingerprintMismatchError, IndexUsageError
-from kgrec.index._faiss import FaissBackend, faiss_gpu_count, gpu_ordinal
+from kgrec.index._faiss import FaissBackend, faiss_gpu_count
 from kgrec.index._probe import Probe
+from kgrec.index._results import IndexInfo, RecallReport, SearchResult
 from kgrec.index._torch_exact import TorchExactBackend
 
 log = logging.getLogger(__name__)
@@ -40,165 +45,6 @@ FORMAT = "kgrec-index"
 FORMAT_VERSION = 1
 #: vectors added per backend call during build (bounds peak memory, feeds the progress bar)
 ADD_CHUNK = 65_536
-
-
-@dataclass(frozen=True)
-class SearchResult:
-    """Top-k neighbours per query: ``ids`` (object array of str, ``None`` where fewer than k
-    items exist) and ``scores`` (float32 inner products / cosines, ``-inf`` there), best first."""
-
-    ids: np.ndarray
-    scores: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def row(self, i: int) -> list[tuple[str, float]]:
-        """``(id, score)`` pairs of query ``i``, missing slots left out."""
-        return [(str(d), float(s)) for d, s in zip(self.ids[i], self.scores[i], strict=True) if d]
-
-
-@dataclass(frozen=True)
-class RecallReport:
-    """Recall@k of the index against exact search on its stored probe queries."""
-
-    recall: float
-    k: int
-    n_queries: int
-    n_skipped: int
-    index_type: str
-    seconds: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-@dataclass(frozen=True)
-class IndexInfo:
-    """What an index is: for ``kgrec index info`` and the service's /health."""
-
-    type: str
-    factory: str
-    backend: str
-    device: str
-    size: int
-    dim: int
-    metric: str
-    fingerprint: str
-    node_type: str
-    nprobe: int | None
-    ef_search: int | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-def fingerprint_of(vectors: np.ndarray, ids: Sequence[str]) -> str:
-    """A content fingerprint (``sha256:`` + 16 hex) of vectors and ids, for indexes built from
-    bare vectors; a model should pass its own fingerprint instead."""
-    h = hashlib.sha256()
-    h.update(str(vectors.shape).encode())
-    h.update(np.ascontiguousarray(vectors, dtype=np.float32).tobytes())
-    h.update("\n".join(ids).encode())
-    return "sha256:" + h.hexdigest()[:16]
-
-
-def check_vectors(
-    data: Any, *, dim: int | None, what: str, cosine: bool, allow_1d: bool = False
-) -> np.ndarray:
-    """A C-contiguous float32 ``(n, dim)`` copy-if-needed of ``data``, L2-normalised when
-    ``cosine``; raise :class:`DataError` naming the first bad row."""
-    try:
-        x = np.asarray(data, dtype=np.float32)
-    except (TypeError, ValueError) as exc:
-        raise DataError(f"{what} are not a numeric matrix: {exc}") from None
-    if x.ndim == 1 and allow_1d:
-        x = x[None, :]
-    if x.ndim != 2:
-        raise DataError(f"{what} must be a 2-D array (n, dim), got shape {x.shape}")
-    if dim is not None and x.shape[1] != dim:
-        raise DataError(f"{what} have dimension {x.shape[1]}, the index has dimension {dim}")
-    if x.shape[1] == 0:
-        raise DataError(f"{what} have dimension 0")
-    finite = np.isfinite(x).all(axis=1)
-    if not finite.all():
-        row = int(np.flatnonzero(~finite)[0])
-        raise DataError(
-            f"{what} contain NaN or infinite values ({int((~finite).sum())} rows)",
-            line=row,
-            unit="row",
-        )
-    if cosine:
-        norms = np.linalg.norm(x, axis=1, keepdims=True)
-        zero = norms[:, 0] == 0
-        if zero.any():
-            row = int(np.flatnonzero(zero)[0])
-            raise DataError(
-                f"{what} contain zero vectors, which have no cosine similarity "
-                f"({int(zero.sum())} rows)",
-                line=row,
-                unit="row",
-            )
-        x = x / norms
-    return np.ascontiguousarray(x, dtype=np.float32)
-
-
-def _check_ids(ids: Any, n: int, *, node_type: str) -> list[str]:
-    if isinstance(ids, Vocabulary):
-        out = [str(i) for i in ids.ids]
-    elif isinstance(ids, str):
-        raise DataError(f"{node_type} ids must be a sequence of ids, not one string {ids!r}")
-    else:
-        out = [str(i) for i in ids]
-    if len(out) != n:
-        raise DataError(f"got {len(out)} {node_type} ids for {n} vectors")
-    if len(set(out)) != len(out):
-        seen: set[str] = set()
-        dup = [i for i in out if i in seen or seen.add(i)][:5]
-        raise DataError(f"duplicate {node_type} ids: {dup}")
-    return out
-
-
-def _check_k(k: Any) -> int:
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-        raise IndexUsageError(f"k must be a positive integer, got {k!r}")
-    return int(k)
-
-
-def _gpu_nodes() -> bool:
-    """Whether the OS shows a GPU device node (NVIDIA or ROCm) that CUDA torch could use."""
-    import os
-
-    return any(os.path.exists(p) for p in ("/dev/nvidiactl", "/proc/driver/nvidia", "/dev/kfd"))
-
-
-def resolve_device(device: str, *, backend: str) -> str:
-    """``"cpu"`` or ``"cuda:N"`` for a requested device; raise when ``cuda`` is unavailable.
-
-    ``auto`` takes the GPU when the backend can use one: the faiss GPU build seeing a GPU
-    (``faiss.get_num_gpus() > 0`` with ``StandardGpuResources``) for faiss, CUDA torch for torch.
-    """
-    if device == "cpu":
-        return "cpu"
-    if device == "auto" and backend == "torch" and "torch" not in sys.modules and not _gpu_nodes():
-        return "cpu"  # no GPU device node: no CUDA, and no torch import just to learn that
-    if backend == "torch":
-        import torch
-
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        why = "torch sees no CUDA device"
-    else:
-        count = faiss_gpu_count()
-        why = "the installed faiss has no GPU support or sees no GPU (pip install 'kgrec[gpu]')"
-    if device == "auto":
-        return "cuda:0" if count > 0 else "cpu"
-    ordinal = gpu_ordinal(device)
-    if ordinal >= count:
-        raise IndexUsageError(
-            f"device={device!r} requested but {why}: {count} GPU(s) usable; "
-            "use device='auto' or 'cpu'"
-        )
-    return f"cuda:{ordinal}"
 
 
 class VectorIndex:
@@ -314,6 +160,11 @@ class VectorIndex:
         return FaissBackend(spec, dim, self.config, device)
 
     # ------------------------------------------------------------------------------ search
+    def _checked(self, data: Any, what: str) -> np.ndarray:
+        """``data`` (one vector or a matrix) checked against this index's dim and metric."""
+        cosine = self.config.metric == "cosine"
+        return check_vectors(data, dim=self.dim_, what=what, cosine=cosine, allow_1d=True)
+
     def _require_built(self) -> IndexBackend:
         if self._backend is None:
             raise IndexUsageError("the index is empty: call build() or VectorIndex.load() first")
@@ -333,13 +184,7 @@ class VectorIndex:
         """
         backend = self._require_built()
         k = _check_k(k)
-        q = check_vectors(
-            queries,
-            dim=self.dim_,
-            what="queries",
-            cosine=self.config.metric == "cosine",
-            allow_1d=True,
-        )
+        q = self._checked(queries, "queries")
         excl: list[set[str]] | None = None
         if exclude is not None:
             excl = [{str(i) for i in e} for e in exclude]
@@ -367,13 +212,7 @@ class VectorIndex:
     def add(self, vectors: Any, ids: Sequence[Any]) -> None:
         """Add new items at run time; they are searchable as soon as this returns."""
         backend = self._require_built()
-        x = check_vectors(
-            vectors,
-            dim=self.dim_,
-            what="vectors",
-            cosine=self.config.metric == "cosine",
-            allow_1d=True,
-        )
+        x = self._checked(vectors, "vectors")
         id_list = _check_ids(ids, len(x), node_type=self.node_type_)
         with self._lock:
             present = [i for i in id_list if i in self._label_of]
@@ -669,29 +508,3 @@ def _progress(chunks: range, n: int, spec: FactorySpec) -> Iterable[int]:
     from tqdm import tqdm
 
     return tqdm(chunks, desc=f"adding to {spec.to_string()}", unit="chunk", leave=False)
-
-
-#: largest sizes a saved index may claim (checked before anything is allocated)
-MAX_INDEX_SIZE = 1 << 31
-MAX_INDEX_DIM = 1 << 16
-
-
-def _check_meta_bounds(meta: dict, meta_path: Path) -> None:
-    """``size``, ``dim`` and ``next_label`` of a ``meta.json`` as sane integers, so that a
-    damaged or crafted file is an error naming it, never a multi-terabyte allocation."""
-    for key, lo, hi in (
-        ("size", 0, MAX_INDEX_SIZE),
-        ("dim", 1, MAX_INDEX_DIM),
-        ("next_label", 0, MAX_INDEX_SIZE),
-    ):
-        v = meta.get(key)
-        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-            raise DataError(
-                f"{key} must be an integer in {lo}..{hi}, got {v!r} (damaged or crafted file)",
-                path=meta_path,
-            )
-    for key in ("fingerprint", "factory", "backend"):
-        if not isinstance(meta.get(key), str):
-            raise DataError(f"{key} must be a string, got {meta.get(key)!r}", path=meta_path)
-    if not isinstance(meta.get("config"), dict):
-        raise DataError("config must be an object", path=meta_path)

@@ -22,9 +22,11 @@ import numpy as np
 
 from kgrec._atomic import atomic_dir
 from kgrec.errors import DataError, UnknownIdError
+from kgrec.index._checks import check_vectors, fingerprint_of
 from kgrec.index._config import IndexConfig
 from kgrec.index._errors import IndexUsageError
-from kgrec.index._index import SearchResult, VectorIndex, check_vectors, fingerprint_of
+from kgrec.index._index import VectorIndex
+from kgrec.index._results import SearchResult
 
 log = logging.getLogger(__name__)
 

@@ -274,15 +274,7 @@ def item_texts(
         texts = _join(texts, _tag_texts(dataset).reindex(ids).fillna("").astype(str).tolist())
     chunks: list[tuple[str, ...]] = [()] * len(ids)
     if reviews:
-        if train_mask is None:
-            raise ValueError(
-                "reviews=True needs train_mask (the interaction rows of the training split): "
-                "review text of validation/test rows must not shape item vectors"
-            )
-        by_item = training_reviews(
-            dataset, train_mask, by="item", max_review_chars=max_review_chars
-        )
-        chunks = [by_item.get(str(i), ()) for i in ids]
+        chunks = _review_chunks(dataset, ids, train_mask, "item", max_review_chars)
     return EntityTexts("item", ids, texts, chunks)
 
 
@@ -308,16 +300,21 @@ def user_texts(
         texts = rendered.reindex(ids).fillna("").astype(str).tolist()
     chunks: list[tuple[str, ...]] = [()] * len(ids)
     if reviews:
-        if train_mask is None:
-            raise ValueError(
-                "reviews=True needs train_mask (the interaction rows of the training split): "
-                "review text of validation/test rows must not shape user vectors"
-            )
-        by_user = training_reviews(
-            dataset, train_mask, by="user", max_review_chars=max_review_chars
-        )
-        chunks = [by_user.get(str(u), ()) for u in ids]
+        chunks = _review_chunks(dataset, ids, train_mask, "user", max_review_chars)
     return EntityTexts("user", ids, texts, chunks)
+
+
+def _review_chunks(
+    dataset: Dataset, ids: np.ndarray, train_mask: np.ndarray | None, by: str, max_chars: int
+) -> list[tuple[str, ...]]:
+    """The training reviews of each of ``ids`` (``by``: ``"item"`` or ``"user"``)."""
+    if train_mask is None:
+        raise ValueError(
+            "reviews=True needs train_mask (the interaction rows of the training split): "
+            f"review text of validation/test rows must not shape {by} vectors"
+        )
+    got = training_reviews(dataset, train_mask, by=by, max_review_chars=max_chars)
+    return [got.get(str(i), ()) for i in ids]
 
 
 def _normalize(x: np.ndarray) -> np.ndarray:
