@@ -115,7 +115,7 @@ def train(
     from kgrec.cli.compare import load_settings, load_target_spec
     from kgrec.eval import build_protocol, evaluate, make_split, parse_metric, positives
     from kgrec.eval._metrics import default_metrics
-    from kgrec.eval._runner import PROTOCOL_SPLITS, CompareOptions, validator
+    from kgrec.eval._runner import PROTOCOL_SPLITS, CompareOptions, model_weights, validator
     from kgrec.models.hybrid import ModelContext
     from kgrec.train import TrainingOptions
 
@@ -169,9 +169,9 @@ def train(
             click.echo(f"[{time.perf_counter() - t0:6.1f}s] {r.line(model_name)}", err=True)
 
         with epoch_reporter(line):
-            model.fit(split.train_matrix(), validate=validate)
+            model.fit(split.train_matrix(model_weights(model)), validate=validate)
     else:
-        model.fit(split.train_matrix(), validate=validate)
+        model.fit(split.train_matrix(model_weights(model)), validate=validate)
     if not main_rank:
         return
     metrics = default_metrics(options.ks)

@@ -18,6 +18,9 @@ import pandas as pd
 from kgrec.data._io import RawTable
 from kgrec.errors import DataError
 
+#: how a model reads interaction weights: binary, the weight itself, or its log1p
+WEIGHT_MODES = ("none", "count", "log")
+
 log = logging.getLogger(__name__)
 
 AttrType = Literal["token", "tokens", "int", "float", "text"]

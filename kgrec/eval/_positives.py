@@ -45,6 +45,9 @@ class Positives:
     notes: tuple[str, ...] = ()
     #: given split part per row (0 train, 1 valid, 2 test) when the data carry a split column
     part: np.ndarray | None = None
+    #: interaction weight per row (play counts, or ``duplicates = "count"``) when the data carry
+    #: one; models use it only when their config asks (``weights = "count" | "log"``)
+    weight: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.user)
@@ -112,4 +115,5 @@ def positives(
         timestamp=ts,
         notes=tuple(notes),
         part=part,
+        weight=frame["weight"].to_numpy(np.float32) if "weight" in frame.columns else None,
     )

@@ -232,6 +232,12 @@ def sample_users(task: RankingTask, n: int | None, seed: int) -> RankingTask:
     return replace(task, users=users, notes=(*task.notes, note))
 
 
+def model_weights(model: Any) -> str:
+    """How ``model`` reads interaction weights: its config's ``weights`` (``"none"`` for
+    models without one)."""
+    return str(getattr(getattr(model, "config", None), "weights", "none"))
+
+
 def validator(task: RankingTask, metric: Metric) -> Callable[[Any], float]:
     """The validation callback of trained models: mean ``metric`` of a model on ``task``
     (continuous scores, so no random tie-breaking)."""
@@ -291,7 +297,10 @@ def compare(
                 model.shared_fits = cache
             t0 = time.perf_counter()
             reused = False
-            if getattr(type(model), "shareable_fit", False):
+            weights = model_weights(model)
+            if weights != "none":  # its own matrix: never shared with a binary fit
+                model.fit(split.train_matrix(weights), validate=validate)
+            elif getattr(type(model), "shareable_fit", False):
                 model, reused = cache.fitted(model, train, by=name)
             else:
                 model.fit(train, validate=validate)

@@ -16,6 +16,7 @@ import scipy.sparse as sp
 
 from kgrec._atomic import atomic_path, atomic_write_text
 from kgrec.data import Vocabulary
+from kgrec.data._tables import WEIGHT_MODES
 from kgrec.errors import DataError
 from kgrec.eval._positives import PART_NAMES, TRAIN, Positives
 
@@ -47,6 +48,8 @@ class Split:
     user_role: np.ndarray | None = None
     reveal: np.ndarray | None = None
     notes: tuple[str, ...] = ()
+    #: interaction weight per row, from :attr:`Positives.weight` (``None``: the data have none)
+    weight: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
@@ -58,6 +61,8 @@ class Split:
             raise DataError("split user index outside the user vocabulary")
         if n and (self.item.min() < 0 or self.item.max() >= len(self.items)):
             raise DataError("split item index outside the item vocabulary")
+        if self.weight is not None and len(self.weight) != n:
+            raise DataError("split weight must have one value per interaction")
 
     @classmethod
     def of(
@@ -72,6 +77,7 @@ class Split:
         """The split of ``pos`` (its vocabularies and rows) with ``part`` per row; ``notes``
         default to the positives' own."""
         extra.setdefault("notes", pos.notes)
+        extra.setdefault("weight", pos.weight)
         return cls(protocol, pos.users, pos.items, pos.user, pos.item, part, seed, params, **extra)
 
     @property
@@ -86,21 +92,38 @@ class Split:
         """Boolean row mask of the interactions in ``parts``."""
         return np.isin(self.part, np.asarray(parts, dtype=np.int8))
 
-    def matrix(self, *parts: int, rows: np.ndarray | None = None) -> sp.csr_matrix:
-        """Binary ``n_users x n_items`` CSR matrix of the interactions in ``parts`` (and ``rows``)."""
+    def matrix(
+        self, *parts: int, rows: np.ndarray | None = None, weights: str = "none"
+    ) -> sp.csr_matrix:
+        """``n_users x n_items`` CSR matrix of the interactions in ``parts`` (and ``rows``):
+        binary (``weights="none"``), or valued by the interaction weights (``"count"``) or
+        their ``log1p`` (``"log"``), which the data must carry."""
+        if weights not in WEIGHT_MODES:
+            raise DataError(f"weights must be one of {WEIGHT_MODES}, got {weights!r}")
         keep = self.mask(*parts)
         if rows is not None:
             keep &= rows
-        data = np.ones(int(keep.sum()), dtype=np.float32)
+        if weights == "none":
+            data = np.ones(int(keep.sum()), dtype=np.float32)
+        elif self.weight is None:
+            raise DataError(
+                f"weights={weights!r} needs interaction weights, and these data have none: give "
+                'the spec duplicates = "count" (repeats become a count) or a weight column'
+            )
+        else:
+            data = self.weight[keep].astype(np.float32)
+            if weights == "log":
+                data = np.log1p(data)
         m = sp.csr_matrix(
             (data, (self.user[keep], self.item[keep])), shape=(self.n_users, self.n_items)
         )
         m.sum_duplicates()
-        m.data[:] = 1.0
+        if weights == "none":
+            m.data[:] = 1.0
         return m
 
-    def train_matrix(self) -> sp.csr_matrix:
-        return self.matrix(TRAIN)
+    def train_matrix(self, weights: str = "none") -> sp.csr_matrix:
+        return self.matrix(TRAIN, weights=weights)
 
     def counts(self) -> dict[str, int]:
         """Interactions per part, plus user and item counts."""
@@ -137,7 +160,7 @@ class Split:
             "item": self.item.astype(np.int64),
             "part": self.part.astype(np.int8),
         }
-        for name in ("item_role", "user_role", "reveal"):
+        for name in ("item_role", "user_role", "reveal", "weight"):
             value = getattr(self, name)
             if value is not None:
                 arrays[name] = np.asarray(value)
@@ -185,6 +208,7 @@ class Split:
             user_role=arrays.get("user_role"),
             reveal=arrays.get("reveal"),
             notes=tuple(meta.get("notes", ())),
+            weight=arrays.get("weight"),
         )
 
 

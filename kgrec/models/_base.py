@@ -24,6 +24,7 @@ import scipy.sparse as sp
 import torch
 
 from kgrec._atomic import atomic_dir
+from kgrec.data._tables import WEIGHT_MODES
 from kgrec.errors import DataError, KgrecError, SpecError
 
 #: validation callback handed to ``fit``: model -> validation metric (higher is better)
@@ -82,6 +83,21 @@ def csr_to_torch(m: sp.csr_matrix) -> torch.Tensor:
             torch.from_numpy(m.data),
             size=m.shape,
             check_invariants=False,
+        )
+
+
+@dataclass(frozen=True)
+class WeightedConfig(ModelConfig):
+    """Config of a model that can use interaction weights: ``weights = "none"`` (binary, the
+    default), ``"count"`` (the weight itself: play counts, or repeats under ``duplicates =
+    "count"``) or ``"log"`` (``log1p`` of it). The comparison runner and ``kgrec train`` give
+    such a model its training matrix accordingly."""
+
+    weights: str = "none"
+
+    def validate(self) -> None:
+        self._require(
+            "weights", self.weights in WEIGHT_MODES, f"weights must be one of {WEIGHT_MODES}"
         )
 
 
@@ -262,7 +278,8 @@ class Recommender(ABC):
             raise KgrecError(f"{type(self).__name__} is not fitted: call fit(train) first")
 
     def _start_fit(self, train: sp.spmatrix) -> sp.csr_matrix:
-        m = as_csr(train)
+        # binarised unless the config asks for interaction weights (WeightedConfig)
+        m = as_csr(train, binary=getattr(self.config, "weights", "none") == "none")
         if m.shape[0] == 0 or m.shape[1] == 0:
             raise DataError(f"empty training matrix of shape {m.shape}")
         self.train_ = m

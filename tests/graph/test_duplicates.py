@@ -64,3 +64,31 @@ def test_first_last_count(tmp_path):
 def test_bad_choice_names_the_key(tmp_path):
     with pytest.raises(SpecError, match=r"source\.interactions\.duplicates.*'sum'"):
         _spec(tmp_path, "sum")
+
+
+def test_count_is_a_weight_the_models_can_use(tmp_path):
+    """Counted repeats reach the split as weights; a model whose config says weights="count"
+    (or "log") trains on them, the others stay binary, and data without weights is an error."""
+    from kgrec.eval import positives
+    from kgrec.eval._runner import model_weights
+    from kgrec.eval._splits import make_split
+    from kgrec.models.cf.pop import PopConfig, Popularity
+
+    pos = positives(_spec(tmp_path, "count").load_dataset())
+    split = make_split(pos, "random", seed=0, ratios=(1.0, 0.0, 0.0))
+    binary, counted = split.train_matrix(), split.train_matrix("count")
+    a, b = pos.items.index("a"), pos.items.index("b")
+    ua = pos.users.index("u1")
+    assert binary[ua, a] == 1.0 and counted[ua, a] == 3.0
+    assert np.isclose(split.train_matrix("log")[ua, a], np.log1p(3.0))
+    # binary popularity ties a (2 users) above b (1 user) either way; weights widen the gap
+    plain = Popularity().fit(binary)
+    weighted = Popularity(PopConfig(weights="count"))
+    assert model_weights(plain) == "none" and model_weights(weighted) == "count"
+    weighted.fit(split.train_matrix(model_weights(weighted)))
+    assert plain.counts_[a] == 2.0 and weighted.counts_[a] == 4.0 and weighted.counts_[b] == 1.0
+    with pytest.raises(SpecError, match="weights must be one of"):
+        PopConfig(weights="sum")
+    nopos = positives(_spec(tmp_path, "first").load_dataset())
+    with pytest.raises(DataError, match='duplicates = "count"'):
+        make_split(nopos, "random", seed=0, ratios=(1.0, 0.0, 0.0)).train_matrix("count")

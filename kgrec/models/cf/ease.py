@@ -19,17 +19,19 @@ import scipy.sparse as sp
 import torch
 
 from kgrec.errors import DataError
-from kgrec.models._base import ModelConfig, Recommender, Validator
+from kgrec.models._base import Recommender, Validator, WeightedConfig
 
 
 @dataclass(frozen=True)
-class EASEConfig(ModelConfig):
-    """``reg``: L2 weight lambda; ``max_items`` guards against an accidental n^2 blow-up."""
+class EASEConfig(WeightedConfig):
+    """``reg``: L2 weight lambda; ``max_items`` guards against an accidental n^2 blow-up;
+    ``weights``: ``none`` (binary), ``count`` or ``log`` (log1p) of the interaction weights."""
 
     reg: float = 250.0
     max_items: int = 50_000
 
     def validate(self) -> None:
+        super().validate()
         self._require("reg", self.reg > 0, "reg must be > 0")
         self._require("max_items", self.max_items >= 1, "max_items must be >= 1")
 

@@ -20,18 +20,20 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from kgrec.models._base import ModelConfig, Recommender, Validator
+from kgrec.models._base import Recommender, Validator, WeightedConfig
 
 
 @dataclass(frozen=True)
-class ItemKNNConfig(ModelConfig):
-    """``k`` neighbours per item (RecBole default 100), ``shrink`` (default 0.0)."""
+class ItemKNNConfig(WeightedConfig):
+    """``k`` neighbours per item (RecBole default 100), ``shrink`` (default 0.0); ``weights``:
+    ``none`` (binary), ``count`` or ``log`` (log1p) of the interaction weights."""
 
     k: int = 100
     shrink: float = 0.0
     block_size: int = 1024
 
     def validate(self) -> None:
+        super().validate()
         self._require("k", self.k >= 1, "k must be >= 1")
         self._require("shrink", self.shrink >= 0, "shrink must be >= 0")
         self._require("block_size", self.block_size >= 1, "block_size must be >= 1")

@@ -13,12 +13,13 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from kgrec.models._base import ModelConfig, Recommender, Validator
+from kgrec.models._base import Recommender, Validator, WeightedConfig
 
 
 @dataclass(frozen=True)
-class PopConfig(ModelConfig):
-    """Popularity has no settings."""
+class PopConfig(WeightedConfig):
+    """``weights``: ``none`` (count users), ``count`` or ``log`` (sum the interaction weights,
+    or their log1p)."""
 
 
 class Popularity(Recommender):
