@@ -4,6 +4,7 @@ from kgrec.testing._kgat import kgat_like_lists, write_kgat_like
 from kgrec.testing._synthetic import synthetic_dataset, synthetic_matrix
 
 __all__ = [
+    "ColdStartContract",
     "IndexContract",
     "RecommenderContract",
     "TextEncoderContract",
@@ -25,6 +26,10 @@ def __getattr__(name: str):
         from kgrec.testing import _index_contract
 
         return getattr(_index_contract, name)
+    if name == "ColdStartContract":
+        from kgrec.testing._coldstart_contract import ColdStartContract
+
+        return ColdStartContract
     if name == "TextEncoderContract":
         from kgrec.testing._encoder_contract import TextEncoderContract
 

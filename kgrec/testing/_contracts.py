@@ -30,6 +30,8 @@ class RecommenderContract:
     deterministic: bool = True
     #: the model must beat random ranking on the planted-cluster data by this factor
     min_lift: float = 1.3
+    #: whether scores follow the user's history (False: non-personalised, e.g. popularity)
+    personalised: bool = True
 
     def make(self):  # pragma: no cover - overridden
         raise NotImplementedError
@@ -68,6 +70,38 @@ class RecommenderContract:
         default = fitted.score(users)
         explicit = fitted.score(users, data[users])
         assert torch.allclose(default, explicit)
+
+    def test_scores_users_it_never_saw(self, data):
+        """Users with no training row at all (every third user held out) are scored from the
+        history they bring: finite scores of the right shape; for a personalised model the
+        history changes them, and the history's held-back half ranks above chance."""
+        cold = np.arange(0, data.shape[0], 3)
+        keep = np.ones(data.shape[0], dtype=np.float32)
+        keep[cold] = 0
+        train = sp.csr_matrix(sp.diags(keep) @ data)
+        train.eliminate_zeros()
+        model = self.make().fit(train)
+        rng = np.random.default_rng(1)
+        shown, held = sp.lil_matrix(data[cold].shape, dtype=np.float32), []
+        for r, u in enumerate(cold):
+            items = rng.permutation(data[u].indices)
+            half = max(1, len(items) // 2)
+            shown[r, items[:half]] = 1
+            held.append(set(items[half:].tolist()))
+        shown = shown.tocsr()
+        s = model.score(cold, shown)
+        assert s.shape == (len(cold), data.shape[1]) and s.dtype == torch.float32
+        assert torch.isfinite(s).all()
+        if not self.personalised:
+            return
+        nothing = sp.csr_matrix(shown.shape, dtype=np.float32)
+        assert not torch.allclose(s, model.score(cold, nothing)), "history is ignored"
+        top, _ = model.recommend(cold, k=5, history=shown)
+        hit = np.mean([len(h & set(top[r].tolist())) > 0 for r, h in enumerate(held) if h])
+        n_cand = data.shape[1] - np.asarray(shown.sum(1)).ravel()
+        sizes = np.array([len(h) for h in held])
+        chance = float(np.mean(1 - np.prod([(1 - sizes / (n_cand - j)) for j in range(5)], 0)))
+        assert hit >= self.min_lift * chance, (hit, chance)
 
     def test_recommend_excludes_seen(self, fitted, data):
         users = np.arange(8)

@@ -43,102 +43,98 @@ def _assert_located(err: DataError, path: Path, line: int, column: str | None) -
     assert (err.path, err.line, err.column) == (str(path), line, column)
 
 
-def test_duplicate_item_id(tmp_path):
-    p = _write(
-        tmp_path, "c.csv", "item_id,title,genres,year\n1,A,x|y,1990\n2,B,x,1991\n1,C,y,1992\n"
-    )
-    with pytest.raises(DataError, match=r"duplicate item id '1' \(first at line 2\)") as e:
-        _catalog(p)
-    _assert_located(e.value, p, 4, "item_id")
+_READERS = {"inter": _inter, "catalog": _catalog, "read": read_table}
+
+CATALOG = "item_id,title,genres,year\n"
+INTER = "user,item,rating\n"
+
+#: (file name, content, reader, reader options, message pattern, line, column)
+CASES = [
+    pytest.param(
+        "c.csv", CATALOG + "1,A,x|y,1990\n2,B,x,1991\n1,C,y,1992\n", "catalog", {},
+        r"duplicate item id '1' \(first at line 2\)", 4, "item_id", id="duplicate-item-id",
+    ),
+    pytest.param(
+        "i.csv", INTER + "u1,i1,4\nu2,i1,3\nu1,i1,5\n", "inter", {},
+        r"duplicate user-item pair \('u1', 'i1'\)", 4, "item", id="duplicate-user-item-pair",
+    ),
+    pytest.param(
+        "i.csv", INTER + "u1,i1,4\n,i2,3\n", "inter", {}, "missing user id", 3, "user",
+        id="missing-id",
+    ),
+    pytest.param(
+        "i.tsv", "user\titem\trating\nu1\ti1\t4\nu1\ti2\tNaN\n", "inter", {},
+        "rating is NaN", 3, "rating", id="nan-rating",
+    ),
+    pytest.param(
+        "i.csv", INTER + "u1,i1,\n", "inter", {}, "missing rating", 2, "rating",
+        id="empty-rating",
+    ),
+    pytest.param(
+        "i.csv", INTER + "u1,i1,4\nu1,i2,3\nu2,i1,7\n", "inter", {},
+        r"rating 7 outside the allowed range \[1, 5\]", 4, "rating", id="out-of-range-rating",
+    ),
+    pytest.param(
+        "i.csv", INTER + "u1,i1,four\n", "inter", {}, "rating 'four' is not a number", 2,
+        "rating", id="non-numeric-rating",
+    ),
+    pytest.param(
+        "c.csv", b"item_id,title,genres,year\n1,Caf\xe9,x,1990\n", "catalog", {},
+        r"byte 0xe9 .* not valid utf-8", 2, "title", id="undecodable-bytes",
+    ),
+    pytest.param(
+        "i.csv", "usr,item,rating\nu1,i1,4\n", "inter", {},
+        r"missing column\(s\) \['user'\].*the file has", 1, "user", id="header-does-not-match",
+    ),
+    pytest.param(
+        "i.tsv", "user\titem\trating\nu1\ti1\t4\nu2\ti2\n", "read", {},
+        r"expected 3 fields .* found 2", 3, "rating", id="wrong-field-count",
+    ),
+    pytest.param(
+        "c.csv", CATALOG + '1,A,x,1990\n2,"  ",y,1991\n', "catalog", {"require_text": True},
+        r"empty text for item '2'", 3, "title", id="empty-text",
+    ),
+    pytest.param(
+        "c.csv", CATALOG + "1,A,x,19x0\n", "catalog", {}, "year '19x0' is not a number", 2,
+        "year", id="bad-int-attribute",
+    ),
+    pytest.param(
+        "c.csv", CATALOG + '1,"two\nlines",x,1990\n1,B,y,1991\n', "catalog", {}, "duplicate",
+        4, "item_id", id="quoted-multiline-csv-keeps-line-numbers",
+    ),
+    pytest.param(
+        "x.inter", "user_id:token\titem_id\n1\t2\n", "read", {}, "is not 'name:type'", 1,
+        "item_id", id="atomic-header-without-type",
+    ),
+]  # fmt: skip
 
 
-def test_duplicate_user_item_pair(tmp_path):
-    p = _write(tmp_path, "i.csv", "user,item,rating\nu1,i1,4\nu2,i1,3\nu1,i1,5\n")
-    with pytest.raises(DataError, match=r"duplicate user-item pair \('u1', 'i1'\)") as e:
-        _inter(p)
-    _assert_located(e.value, p, 4, "item")
+@pytest.mark.parametrize(("name", "content", "reader", "options", "match", "line", "column"), CASES)
+def test_malformed_input_is_located(
+    tmp_path: Path,
+    name: str,
+    content: str | bytes,
+    reader: str,
+    options: dict,
+    match: str,
+    line: int,
+    column: str,
+) -> None:
+    p = _write(tmp_path, name, content)
+    with pytest.raises(DataError, match=match) as e:
+        _READERS[reader](p, **options)
+    _assert_located(e.value, p, line, column)
+
+
+def test_what_the_located_errors_allow(tmp_path):
+    """The cases above that have a permitted form: duplicates kept on request, text optional
+    unless required, other bytes read with the right encoding."""
+    p = _write(tmp_path, "i.csv", INTER + "u1,i1,4\nu2,i1,3\nu1,i1,5\n")
     assert len(_inter(p, on_duplicate="keep")) == 3
-
-
-def test_missing_id(tmp_path):
-    p = _write(tmp_path, "i.csv", "user,item,rating\nu1,i1,4\n,i2,3\n")
-    with pytest.raises(DataError, match="missing user id") as e:
-        _inter(p)
-    _assert_located(e.value, p, 3, "user")
-
-
-def test_nan_rating(tmp_path):
-    p = _write(tmp_path, "i.tsv", "user\titem\trating\nu1\ti1\t4\nu1\ti2\tNaN\n")
-    with pytest.raises(DataError, match="rating is NaN") as e:
-        _inter(p)
-    _assert_located(e.value, p, 3, "rating")
-
-
-def test_empty_rating(tmp_path):
-    p = _write(tmp_path, "i.csv", "user,item,rating\nu1,i1,\n")
-    with pytest.raises(DataError, match="missing rating") as e:
-        _inter(p)
-    _assert_located(e.value, p, 2, "rating")
-
-
-def test_out_of_range_rating(tmp_path):
-    p = _write(tmp_path, "i.csv", "user,item,rating\nu1,i1,4\nu1,i2,3\nu2,i1,7\n")
-    with pytest.raises(DataError, match=r"rating 7 outside the allowed range \[1, 5\]") as e:
-        _inter(p)
-    _assert_located(e.value, p, 4, "rating")
-
-
-def test_non_numeric_rating(tmp_path):
-    p = _write(tmp_path, "i.csv", "user,item,rating\nu1,i1,four\n")
-    with pytest.raises(DataError, match="rating 'four' is not a number") as e:
-        _inter(p)
-    _assert_located(e.value, p, 2, "rating")
-
-
-def test_undecodable_bytes(tmp_path):
-    p = _write(tmp_path, "c.csv", b"item_id,title,genres,year\n1,Caf\xe9,x,1990\n")
-    with pytest.raises(DataError, match=r"byte 0xe9 .* not valid utf-8") as e:
-        _catalog(p)
-    _assert_located(e.value, p, 2, "title")
-    # the same bytes read with the right encoding are fine
-    raw = read_table(p, encoding="latin-1")
-    assert raw.frame["title"][0] == "Café"
-
-
-def test_header_does_not_match(tmp_path):
-    p = _write(tmp_path, "i.csv", "usr,item,rating\nu1,i1,4\n")
-    with pytest.raises(DataError, match=r"missing column\(s\) \['user'\].*the file has") as e:
-        _inter(p)
-    _assert_located(e.value, p, 1, "user")
-
-
-def test_wrong_field_count(tmp_path):
-    p = _write(tmp_path, "i.tsv", "user\titem\trating\nu1\ti1\t4\nu2\ti2\n")
-    with pytest.raises(DataError, match=r"expected 3 fields .* found 2") as e:
-        read_table(p)
-    _assert_located(e.value, p, 3, "rating")
-
-
-def test_empty_text(tmp_path):
-    p = _write(tmp_path, "c.csv", 'item_id,title,genres,year\n1,A,x,1990\n2,"  ",y,1991\n')
-    with pytest.raises(DataError, match=r"empty text for item '2'") as e:
-        _catalog(p, require_text=True)
-    _assert_located(e.value, p, 3, "title")
-    assert len(_catalog(p)) == 2  # allowed unless required
-
-
-def test_bad_int_attribute(tmp_path):
-    p = _write(tmp_path, "c.csv", "item_id,title,genres,year\n1,A,x,19x0\n")
-    with pytest.raises(DataError, match="year '19x0' is not a number") as e:
-        _catalog(p)
-    _assert_located(e.value, p, 2, "year")
-
-
-def test_quoted_multiline_csv_keeps_line_numbers(tmp_path):
-    p = _write(tmp_path, "c.csv", 'item_id,title,genres,year\n1,"two\nlines",x,1990\n1,B,y,1991\n')
-    with pytest.raises(DataError) as e:
-        _catalog(p)
-    _assert_located(e.value, p, 4, "item_id")
+    p = _write(tmp_path, "c.csv", CATALOG + '1,A,x,1990\n2,"  ",y,1991\n')
+    assert len(_catalog(p)) == 2
+    p = _write(tmp_path, "l.csv", b"item_id,title,genres,year\n1,Caf\xe9,x,1990\n")
+    assert read_table(p, encoding="latin-1").frame["title"][0] == "Café"
 
 
 def test_jsonl_invalid_line_and_bad_value(tmp_path):

@@ -26,6 +26,7 @@ FAST = TrainingOptions(epochs=25, batch_size=128, lr=0.02, patience=0, seed=7)
 
 class TestPopularity(RecommenderContract):
     min_lift = 1.0  # non-personalised: only needs to be no worse than chance here
+    personalised = False
 
     def make(self):
         return Popularity()

@@ -8,6 +8,7 @@ import pytest
 
 from kgrec.errors import DataError, UnknownIdError
 from kgrec.serve import ColdStartModel, NewItem
+from kgrec.testing import ColdStartContract
 
 
 def test_conforms_to_protocol_and_shapes(content_model):
@@ -115,3 +116,17 @@ def test_randomized_svd_matches_exact_top_singular_values():
     np.testing.assert_allclose(vt @ vt.T, np.eye(10), atol=1e-5)
     _s2, vt2 = randomized_svd(x, 10, seed=0)
     assert np.array_equal(vt, vt2)  # deterministic in the seed
+
+
+class TestContentModelColdStart(ColdStartContract):
+    """The content model honours the cold-start contract (kgrec.testing)."""
+
+    @pytest.fixture
+    def model(self, content_model):
+        return content_model
+
+    def new_items(self):
+        return [
+            NewItem(title="Galaxy Raiders", attributes={"class": ["Sci-Fi"]}),
+            NewItem(title="A quiet village romance", description="Two neighbours fall in love."),
+        ]

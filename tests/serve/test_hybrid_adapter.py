@@ -7,16 +7,15 @@ import numpy as np
 import pytest
 
 from kgrec.serve import ColdStartModel, HybridAdapter, NewItem, Retriever
+from kgrec.testing import ColdStartContract
 from tests.serve.conftest import HashEncoder
 
 
 @pytest.fixture(scope="module")
 def trained_dir(spec, tmp_path_factory):
-    hybrid = pytest.importorskip("kgrec.models.hybrid")
-    if not hasattr(hybrid.HybridRecommender, "embed_items"):
-        pytest.skip("this HybridRecommender cannot embed new items yet")
     from kgrec.eval import make_split, positives
     from kgrec.graph import load_or_build
+    from kgrec.models import hybrid
     from kgrec.text import embed_texts, texts_from_spec
     from kgrec.train import TrainingOptions
 
@@ -36,8 +35,13 @@ def trained_dir(spec, tmp_path_factory):
     return out
 
 
-def test_adapter_serves_a_trained_hybrid(trained_dir, spec):
-    m = HybridAdapter.from_dir(trained_dir, spec, encoder=HashEncoder())
+@pytest.fixture(scope="module")
+def adapter(trained_dir, spec):
+    return HybridAdapter.from_dir(trained_dir, spec, encoder=HashEncoder())
+
+
+def test_adapter_serves_a_trained_hybrid(adapter):
+    m = adapter
     assert isinstance(m, ColdStartModel) and m.fingerprint.startswith("hybrid:")
     assert m.item_vectors().shape == (len(m.item_ids), 16)
     assert m.user_vectors().shape == (len(m.user_ids), 16)
@@ -54,12 +58,12 @@ def test_adapter_serves_a_trained_hybrid(trained_dir, spec):
     assert len(r.recommend(text="space war", k=3).items) == 3
 
 
-def test_similar_items_come_from_the_content_space_users_from_the_hybrid(trained_dir, spec):
+def test_similar_items_come_from_the_content_space_users_from_the_hybrid(adapter, spec):
     """neighbors(): similar items from the content model's space (what items are), the users
     likely to want the item from the hybrid's CF-trained vectors."""
     from kgrec.serve import ContentModel
 
-    m = HybridAdapter.from_dir(trained_dir, spec, encoder=HashEncoder())
+    m = adapter
     content = ContentModel.from_spec(spec, encoder=HashEncoder())
     new = NewItem(title="Galaxy Raiders", attributes={"class": ["Sci-Fi"]})
     got = Retriever(m).build().neighbors(new, 5, users_k=5)
@@ -68,3 +72,17 @@ def test_similar_items_come_from_the_content_space_users_from_the_hybrid(trained
     vec = m.embed_items([new]).vectors[0]
     users = m.user_vectors() @ vec
     assert got.users[0].id == m.user_ids[int(np.argmax(users))]
+
+
+class TestHybridAdapterColdStart(ColdStartContract):
+    """The trained hybrid behind the serving protocol honours the cold-start contract."""
+
+    @pytest.fixture
+    def model(self, adapter):
+        return adapter
+
+    def new_items(self):
+        return [
+            NewItem(title="Galaxy Raiders", attributes={"class": ["Sci-Fi"]}),
+            NewItem(title="A quiet village romance", attributes={"class": ["Romance"]}),
+        ]
