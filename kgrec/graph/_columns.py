@@ -100,6 +100,19 @@ def bucket_labels(values: np.ndarray, b: Bucket) -> np.ndarray:
     return np.array(labels, dtype=object)[inv]
 
 
+def _unbucketable(
+    table: AttributeTable, r: RelationSpec, key: str, bad: np.ndarray, value: object, what: str
+) -> DataError:
+    """The error for a column value that cannot be bucketed (the first of the ``bad`` rows)."""
+    row = int(np.flatnonzero(bad)[0])
+    return DataError(
+        f"{r.column} value {value!r} of {table.node_type} {table.ids[row]!r} is not {what}, so it "
+        f"cannot be bucketed as {key}.bucket asks ({int(bad.sum())} such row(s))",
+        path=table.source,
+        column=r.column,
+    )
+
+
 def _column_values(
     table: AttributeTable,
     r: RelationSpec,
@@ -138,24 +151,10 @@ def _column_values(
             )
             bad = np.isnan(vals) & (text != "").to_numpy()
             if bad.any():
-                row = int(np.flatnonzero(bad)[0])
-                raise DataError(
-                    f"{r.column} value {text.iloc[row]!r} of {table.node_type} "
-                    f"{table.ids[row]!r} is not a number, so it cannot be bucketed as "
-                    f"{key}.bucket asks ({int(bad.sum())} such row(s))",
-                    path=table.source,
-                    column=r.column,
-                )
+                raise _unbucketable(table, r, key, bad, text.iloc[int(np.argmax(bad))], "a number")
         inf = np.isinf(vals)
         if inf.any():
-            row = int(np.flatnonzero(inf)[0])
-            raise DataError(
-                f"{r.column} value {float(vals[row])!r} of {table.node_type} {table.ids[row]!r} is not "
-                f"finite, so it cannot be bucketed as {key}.bucket asks "
-                f"({int(inf.sum())} such row(s))",
-                path=table.source,
-                column=r.column,
-            )
+            raise _unbucketable(table, r, key, inf, float(vals[int(np.argmax(inf))]), "finite")
         ok = ~np.isnan(vals)
         return owner[ok], bucket_labels(vals[ok], r.bucket)
     if typ == "tokens":

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from kgrec._numeric import csr_to_torch
 from kgrec.errors import DataError
 
 if TYPE_CHECKING:
@@ -90,7 +91,6 @@ class HomogeneousGraph:
         (D^-1 A) or None. Duplicate edges add up.
         """
         import scipy.sparse as sps
-        import torch
 
         src, dst = self.edge_index
         if symmetric:
@@ -109,18 +109,7 @@ class HomogeneousGraph:
                     a = sps.diags(d) @ a
                 else:
                     raise ValueError(f"normalize must be 'sym', 'row' or None, not {normalize!r}")
-            a = sps.csr_matrix(a, dtype=np.float32)
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-            return torch.sparse_csr_tensor(
-                torch.from_numpy(a.indptr.astype(np.int64)),
-                torch.from_numpy(a.indices.astype(np.int64)),
-                torch.from_numpy(a.data.astype(np.float32)),
-                size=(n, n),
-                check_invariants=False,
-            )
+        return csr_to_torch(a)
 
 
 def to_homogeneous(

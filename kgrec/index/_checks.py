@@ -6,6 +6,7 @@ bounds of a saved ``meta.json``; each failure is a :class:`DataError` or
 from __future__ import annotations
 
 import hashlib
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -125,6 +126,27 @@ def resolve_device(device: str, *, backend: str) -> str:
             "use device='auto' or 'cpu'"
         )
     return f"cuda:{ordinal}"
+
+
+def read_meta(meta_path: Path, fmt: str, version: int, *, what: str) -> dict[str, Any]:
+    """The JSON object in ``meta_path`` (an index directory's metadata), of format ``fmt`` and
+    ``version``; a missing, invalid or foreign file is a :class:`DataError` naming it."""
+    if not meta_path.is_file():
+        raise DataError(
+            f"not a kgrec {what} directory (no {meta_path.name})", path=meta_path.parent
+        )
+    try:
+        meta = json.loads(meta_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise DataError(f"invalid JSON: {exc.msg}", path=meta_path, line=exc.lineno) from None
+    got = meta if isinstance(meta, dict) else {}
+    if got.get("format") != fmt or got.get("format_version") != version:
+        raise DataError(
+            f"unsupported {what} format {got.get('format')!r} version "
+            f"{got.get('format_version')!r} (expected {fmt!r} {version})",
+            path=meta_path,
+        )
+    return got
 
 
 #: largest sizes a saved index may claim (checked before anything is allocated)

@@ -30,6 +30,7 @@ from kgrec.index._checks import (
     _check_meta_bounds,
     check_vectors,
     fingerprint_of,
+    read_meta,
     resolve_device,
 )
 from kgrec.index._config import FactorySpec, IndexConfig, auto_factory, parse_factory
@@ -402,18 +403,7 @@ class VectorIndex:
         was built with. ``device`` overrides the saved config's device (``auto`` by default)."""
         path = Path(path)
         meta_path = path / "meta.json"
-        if not meta_path.is_file():
-            raise DataError("not a kgrec index directory (no meta.json)", path=path)
-        try:
-            meta = json.loads(meta_path.read_text())
-        except json.JSONDecodeError as exc:
-            raise DataError(f"invalid JSON: {exc.msg}", path=meta_path, line=exc.lineno) from None
-        if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
-            raise DataError(
-                f"unsupported index format {meta.get('format')!r} version "
-                f"{meta.get('format_version')!r} (expected {FORMAT!r} {FORMAT_VERSION})",
-                path=meta_path,
-            )
+        meta = read_meta(meta_path, FORMAT, FORMAT_VERSION, what="index")
         if expected_fingerprint is not None and meta["fingerprint"] != expected_fingerprint:
             raise FingerprintMismatchError(
                 f"index at {path} was built for model fingerprint {meta['fingerprint']!r}, "

@@ -22,7 +22,7 @@ import numpy as np
 
 from kgrec._atomic import atomic_dir
 from kgrec.errors import DataError, UnknownIdError
-from kgrec.index._checks import check_vectors, fingerprint_of
+from kgrec.index._checks import check_vectors, fingerprint_of, read_meta
 from kgrec.index._config import IndexConfig
 from kgrec.index._errors import IndexUsageError
 from kgrec.index._index import VectorIndex
@@ -220,18 +220,7 @@ class ShardedIndex:
         """Load all shards, or only ``shards`` (the ones this process serves)."""
         path = Path(path)
         mpath = path / "sharded.json"
-        if not mpath.is_file():
-            raise DataError("not a kgrec sharded index directory (no sharded.json)", path=path)
-        try:
-            meta = json.loads(mpath.read_text())
-        except json.JSONDecodeError as exc:
-            raise DataError(f"invalid JSON: {exc.msg}", path=mpath, line=exc.lineno) from None
-        if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
-            raise DataError(
-                f"unsupported sharded index format {meta.get('format')!r} version "
-                f"{meta.get('format_version')!r} (expected {FORMAT!r} {FORMAT_VERSION})",
-                path=mpath,
-            )
+        meta = read_meta(mpath, FORMAT, FORMAT_VERSION, what="sharded index")
         n = meta.get("shards")
         if not isinstance(n, int) or not 1 <= n <= MAX_SHARDS:
             raise DataError(f"shards must be an integer 1..{MAX_SHARDS}, got {n!r}", path=mpath)

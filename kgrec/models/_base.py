@@ -24,6 +24,7 @@ import scipy.sparse as sp
 import torch
 
 from kgrec._atomic import atomic_dir
+from kgrec._numeric import csr_to_torch as csr_to_torch
 from kgrec.data._tables import WEIGHT_MODES
 from kgrec.errors import DataError, KgrecError, SpecError
 
@@ -68,22 +69,6 @@ def as_csr(train: sp.spmatrix | np.ndarray, *, binary: bool = True) -> sp.csr_ma
         m.data[:] = 1.0
     m.sort_indices()
     return m
-
-
-def csr_to_torch(m: sp.csr_matrix) -> torch.Tensor:
-    """A scipy CSR matrix as a torch sparse CSR tensor (float32)."""
-    import warnings
-
-    m = sp.csr_matrix(m, dtype=np.float32)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*[Ss]parse CSR tensor support is in beta.*")
-        return torch.sparse_csr_tensor(
-            torch.from_numpy(m.indptr.astype(np.int64)),
-            torch.from_numpy(m.indices.astype(np.int64)),
-            torch.from_numpy(m.data),
-            size=m.shape,
-            check_invariants=False,
-        )
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from kgrec._atomic import atomic_path
+from kgrec._numeric import normalize_rows
 from kgrec.data import AttributeTable, Dataset
 from kgrec.errors import DataError, KgrecError, SpecError
 from kgrec.text._encoder import TextEncoder
@@ -238,6 +239,29 @@ def _tag_texts(dataset: Dataset) -> pd.Series:
     return "tags: " + tags
 
 
+def _field_texts(
+    dataset: Dataset,
+    table: AttributeTable | None,
+    ids: np.ndarray,
+    fields: Sequence[str],
+    what: str,
+    key: str,
+    delimiters: Mapping[str, str] | None = None,
+    *,
+    warn_textless: bool = False,
+) -> list[str]:
+    """``fields`` of ``table`` rendered per id (``""`` where an id has no row); with
+    ``warn_textless``, rows without text are logged (a zero text vector awaits them)."""
+    if table is None:
+        raise SpecError(
+            f"dataset {dataset.name!r} has no {what} to take {list(fields)} from", key=key
+        )
+    rendered = render_fields(table, fields, key=key, delimiters=delimiters)
+    if warn_textless:
+        _warn_textless(rendered, fields)
+    return rendered.reindex(ids).fillna("").astype(str).tolist()
+
+
 def _join(a: list[str], b: list[str]) -> list[str]:
     return [x + ". " + y if x and y else x or y for x, y in zip(a, b, strict=True)]
 
@@ -260,16 +284,16 @@ def item_texts(
     ids = np.asarray(dataset.item_ids(), dtype=object)
     texts = [""] * len(ids)
     if fields:
-        if dataset.items is None:
-            raise SpecError(
-                f"dataset {dataset.name!r} has no item catalog to take {list(fields)} from",
-                key="text.item_fields",
-            )
-        rendered = render_fields(
-            dataset.items, fields, key="text.item_fields", delimiters=delimiters
+        texts = _field_texts(
+            dataset,
+            dataset.items,
+            ids,
+            fields,
+            "item catalog",
+            "text.item_fields",
+            delimiters,
+            warn_textless=True,
         )
-        _warn_textless(rendered, fields)
-        texts = rendered.reindex(ids).fillna("").astype(str).tolist()
     if tags:
         texts = _join(texts, _tag_texts(dataset).reindex(ids).fillna("").astype(str).tolist())
     chunks: list[tuple[str, ...]] = [()] * len(ids)
@@ -291,13 +315,7 @@ def user_texts(
     ids = np.asarray(dataset.user_ids(), dtype=object)
     texts = [""] * len(ids)
     if fields:
-        if dataset.users is None:
-            raise SpecError(
-                f"dataset {dataset.name!r} has no user table to take {list(fields)} from",
-                key="text.user_fields",
-            )
-        rendered = render_fields(dataset.users, fields, key="text.user_fields")
-        texts = rendered.reindex(ids).fillna("").astype(str).tolist()
+        texts = _field_texts(dataset, dataset.users, ids, fields, "user table", "text.user_fields")
     chunks: list[tuple[str, ...]] = [()] * len(ids)
     if reviews:
         chunks = _review_chunks(dataset, ids, train_mask, "user", max_review_chars)
@@ -317,11 +335,6 @@ def _review_chunks(
     return [got.get(str(i), ()) for i in ids]
 
 
-def _normalize(x: np.ndarray) -> np.ndarray:
-    norm = np.linalg.norm(x, axis=-1, keepdims=True)
-    return np.divide(x, norm, out=np.zeros_like(x), where=norm > 0)
-
-
 def combine(
     texts: EntityTexts, lookup: dict[str, int], vectors: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -336,7 +349,7 @@ def combine(
     for i, rs in enumerate(texts.reviews):
         if rs:
             rev[i] = vectors[[lookup[r] for r in rs]].mean(0)
-    out = _normalize(_normalize(cat) + _normalize(rev)).astype(np.float32)
+    out = normalize_rows(normalize_rows(cat) + normalize_rows(rev)).astype(np.float32)
     has = np.array([bool(t) or bool(r) for t, r in zip(texts.texts, texts.reviews, strict=True)])
     return out, has
 
