@@ -23,14 +23,10 @@ from kgrec.text._compose import (
     user_texts,
 )
 from kgrec.text._encoder import (
-    DEFAULT_MODEL_ID,
     EncoderConfig,
     EncoderKey,
-    ModelNotFoundError,
     TextEncoder,
     TransformerEncoder,
-    default_model_path,
-    model_fingerprint,
     pool,
     quantize_int8,
 )
@@ -41,6 +37,12 @@ from kgrec.text._finetune import (
     TextTower,
     TowerBatch,
     TowerData,
+)
+from kgrec.text._model_dir import (
+    DEFAULT_MODEL_ID,
+    ModelNotFoundError,
+    default_model_path,
+    model_fingerprint,
 )
 from kgrec.text._sharded import encode_shard, shard_texts
 

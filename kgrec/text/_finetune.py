@@ -37,15 +37,8 @@ import numpy as np
 
 from kgrec._atomic import atomic_write_bytes
 from kgrec.errors import KgrecError
-from kgrec.text._encoder import (
-    DEFAULT_MODEL_ID,
-    EncoderKey,
-    check_texts,
-    model_fingerprint,
-    pool,
-    resolve_model_path,
-    token_ids,
-)
+from kgrec.text._encoder import EncoderKey, check_texts, pool, token_ids
+from kgrec.text._model_dir import DEFAULT_MODEL_ID, model_fingerprint, resolve_model_path
 
 log = logging.getLogger(__name__)
 
