@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from kgrec.errors import KgrecError, UnknownIdError
+from kgrec.serve._fast import FastQueries
 from kgrec.serve._guards import (
     MAX_BODY,
     MAX_WORK_CHARS,
@@ -57,12 +58,14 @@ def create_app(
     max_work_chars: int = MAX_WORK_CHARS,
     query_cache: int = 4096,
     warm_up: bool = True,
+    fast: bool = True,
 ) -> Any:
     """A FastAPI app serving ``retriever`` (fastapi is imported here, not at package import).
 
     ``api_key``: writes need it; without one, writes are refused unless
     ``allow_anonymous_writes``. ``query_cache``: texts kept in the in-memory query LRU.
-    ``warm_up``: encode one text at start-up (``/ready`` turns true after it)."""
+    ``warm_up``: encode one text at start-up (``/ready`` turns true after it). ``fast``: answer
+    queries by known ids on the lean path (:mod:`kgrec.serve._fast`; same bytes as the routes)."""
     from typing import Annotated
 
     from fastapi import Depends, FastAPI, Header, Path, Request
@@ -300,5 +303,6 @@ def create_app(
             return Response(content=data, media_type=ctype)
 
         m.endpoints.add("/metrics")
-    app.add_middleware(GuardMiddleware, max_body=max_body, metrics=metrics)
+    lean = FastQueries(retriever) if fast else None
+    app.add_middleware(GuardMiddleware, max_body=max_body, metrics=metrics, fast=lean)
     return app

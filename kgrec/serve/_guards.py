@@ -4,7 +4,8 @@ checks for writes, Prometheus metrics, and the bounded in-memory LRU that text q
 * :class:`GuardMiddleware`: a body over ``max_body`` bytes is a 413 (also for chunked bodies,
   counted as they arrive); a JSON body holding ``NaN``/``Infinity`` or a lone surrogate (invalid
   unicode) is a 422 that never echoes the value; metrics per endpoint (count by status, latency
-  histogram) when ``metrics`` is given.
+  histogram) when ``metrics`` is given; queries by known ids answered by ``fast``
+  (:mod:`kgrec.serve._fast`) without the framework where given.
 * :func:`check_api_key`: constant-time comparison (:func:`hmac.compare_digest`).
 * :class:`QueryLRU`: text -> vector for queries, in memory, at most ``maxsize`` entries; reads
   the shared embedding cache but never writes it (no shard per query, no rewrite on the request
@@ -19,9 +20,12 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from kgrec.serve._fast import FastQueries
 
 #: largest request body accepted (bytes); 256 new items of 10,000 characters fit in ~3 MB
 MAX_BODY = 4 * 1024 * 1024
@@ -55,19 +59,30 @@ def _bad_unicode(obj: Any) -> str | None:
     return None
 
 
-def strict_json_problem(body: bytes) -> str | None:
-    """Why ``body`` is not strict JSON (NaN/Infinity, invalid UTF-8 or unicode), else None.
-    Plain syntax errors are left to the framework's own 422."""
+_UNPARSED = object()
+
+
+def parse_strict(body: bytes) -> tuple[Any, str | None]:
+    """``(document, None)`` for a strict JSON ``body``; ``(_UNPARSED, why)`` where it holds
+    NaN/Infinity or invalid UTF-8 or unicode; ``(_UNPARSED, None)`` for a plain syntax error
+    (left to the framework's own 422)."""
     try:
         doc = json.loads(body, parse_constant=_reject_constant)
     except ValueError as exc:
         msg = str(exc)
         if "not valid JSON" in msg:
-            return msg
+            return _UNPARSED, msg
         if isinstance(exc, UnicodeDecodeError):
-            return "the body is not valid UTF-8"
-        return None
-    return _bad_unicode(doc)
+            return _UNPARSED, "the body is not valid UTF-8"
+        return _UNPARSED, None
+    problem = _bad_unicode(doc)
+    return (_UNPARSED, problem) if problem else (doc, None)
+
+
+def strict_json_problem(body: bytes) -> str | None:
+    """Why ``body`` is not strict JSON (NaN/Infinity, invalid UTF-8 or unicode), else None.
+    Plain syntax errors are left to the framework's own 422."""
+    return parse_strict(body)[1]
 
 
 async def _send_json(send: Send, status: int, content: dict[str, Any]) -> None:
@@ -128,10 +143,18 @@ class GuardMiddleware:
     """Body limit (413), strict JSON (422) and metrics around an ASGI app (see the module
     docstring)."""
 
-    def __init__(self, app: Any, *, max_body: int = MAX_BODY, metrics: Metrics | None = None):
+    def __init__(
+        self,
+        app: Any,
+        *,
+        max_body: int = MAX_BODY,
+        metrics: Metrics | None = None,
+        fast: FastQueries | None = None,
+    ):
         self.app = app
         self.max_body = max_body
         self.metrics = metrics
+        self.fast = fast
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -181,12 +204,27 @@ class GuardMiddleware:
             if not msg.get("more_body", False):
                 break
         body = b"".join(chunks)
-        problem = strict_json_problem(body) if body else None
+        doc, problem = parse_strict(body) if body else (_UNPARSED, None)
         if problem is not None:
             await _send_json(
                 send, 422, {"detail": [{"type": "json_invalid", "loc": ["body"], "msg": problem}]}
             )
             return
+        if self.fast is not None and doc is not _UNPARSED and scope.get("path") in self.fast.paths:
+            answer = self.fast.answer(scope, doc)
+            if answer is not None:  # the same status, headers and bytes as the routes give
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 200,
+                        "headers": [
+                            (b"content-length", str(len(answer)).encode()),
+                            (b"content-type", b"application/json"),
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": answer})
+                return
         sent = False
 
         async def replay() -> dict[str, Any]:
