@@ -200,9 +200,8 @@ class VectorIndex:
             out_ids = np.full((len(q), k), None, dtype=object)
             out_scores = np.full((len(q), k), -np.inf, dtype=np.float32)
             for r, e in enumerate(excl):
-                keep = [
-                    c for c in range(ids.shape[1]) if ids[r, c] is not None and ids[r, c] not in e
-                ]
+                # plain lists, not numpy scalar indexing: this runs on every masked query
+                keep = [c for c, d in enumerate(ids[r].tolist()) if d is not None and d not in e]
                 keep = keep[:k]
                 out_ids[r, : len(keep)] = ids[r, keep]
                 out_scores[r, : len(keep)] = scores[r, keep]
