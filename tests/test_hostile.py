@@ -311,3 +311,75 @@ def test_a_full_or_read_only_disk_is_one_message(tmp_path, monkeypatch, capsys):
     assert main(["graph", "build", str(p), "--out", str(tmp_path / "g"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "No space left on device" in err and "Traceback" not in err
+
+
+# ---------------------------------------------------------------- checkpoints and run dirs
+def _truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+@pytest.mark.parametrize(
+    "first, then, damage, needle",
+    [
+        ("mf", "mf", True, "truncated or damaged"),
+        ("mf", "lightgcn", False, "written for another model or other settings"),
+        ("lightgcn", "mf", False, "written for another model or other settings"),
+    ],
+)
+def test_a_truncated_or_foreign_checkpoint_is_one_message(tmp_path, first, then, damage, needle):
+    """A resumed run over a checkpoint cut short by a full disk, or over another model's run
+    directory (``kgrec train --model lightgcn --out DIR`` where DIR holds an mf run)."""
+    from kgrec.models import MFBPR, LightGCN
+    from kgrec.testing import synthetic_matrix
+    from kgrec.train import CHECKPOINT_NAME, TrainingOptions
+
+    x = synthetic_matrix(30, 20, seed=3)
+    opts = TrainingOptions(epochs=1, batch_size=64, patience=0, seed=1,
+                           checkpoint_dir=str(tmp_path / "ck"))  # fmt: skip
+    make = {
+        "mf": lambda o: MFBPR(options=o, dim=4),
+        "lightgcn": lambda o: LightGCN(options=o, dim=4),
+    }
+    make[first](opts).fit(x)
+    ckpt = tmp_path / "ck" / CHECKPOINT_NAME
+    if damage:
+        _truncate(ckpt)
+    with pytest.raises(DataError) as e:
+        make[then](opts.replace(epochs=2, resume=True)).fit(x)
+    msg = str(e.value)
+    assert str(ckpt) in msg and needle in msg and "--no-resume" in msg
+    make[then](opts.replace(epochs=1, resume=False)).fit(x)  # the way out the message names
+
+
+def test_kgrec_train_lightgcn_over_an_mf_run_is_one_message(tmp_path, capsys):
+    from kgrec.cli import main
+
+    rows = "".join(f"u{u},i{(u * 7 + j) % 40}\n" for u in range(40) for j in range(6))
+    p = _spec(tmp_path, 'file = "b.csv"\nuser = "u"\nitem = "i"', b_csv="u,i\n" + rows)
+    out = tmp_path / "run"
+    base = ["train", str(p), "--out", str(out), "--epochs", "1", "--set", "dim=4"]
+    assert main([*base, "--model", "mf"]) == 0
+    capsys.readouterr()
+    assert main([*base, "--model", "lightgcn"]) == 2
+    err = capsys.readouterr().err
+    assert str(out / "checkpoint" / "checkpoint.pt") in err and "Traceback" not in err
+    assert "another model" in err
+
+
+def test_a_truncated_text_tower_is_one_message(tmp_path):
+    import json
+
+    from kgrec.text._finetune import TOWER_META, TOWER_WEIGHTS, TextTower
+
+    torch = pytest.importorskip("torch")
+    from safetensors.torch import save
+
+    (tmp_path / TOWER_META).write_text(json.dumps({"config": {}, "base_hash": "0" * 64}))
+    (tmp_path / TOWER_WEIGHTS).write_bytes(save({"w": torch.zeros(64, 64)}))
+    _truncate(tmp_path / TOWER_WEIGHTS)
+    with pytest.raises(DataError, match=r"tower\.safetensors: the text tower's weights are trunc"):
+        TextTower.load(tmp_path)
+    (tmp_path / TOWER_META).write_text("{ not json")
+    with pytest.raises(DataError, match=r"tower\.json: tower\.json is damaged"):
+        TextTower.load(tmp_path)

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from kgrec._atomic import atomic_write_bytes
-from kgrec.errors import KgrecError
+from kgrec.errors import DataError, KgrecError
 from kgrec.text._encoder import EncoderKey, check_texts, pool, token_ids
 from kgrec.text._model_dir import DEFAULT_MODEL_ID, model_fingerprint, resolve_model_path
 
@@ -413,6 +413,21 @@ class TextTower:
             blob = (path / TOWER_WEIGHTS).read_bytes()
         except FileNotFoundError as exc:
             raise KgrecError(f"no saved text tower in {str(path)!r}: {exc}") from exc
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise DataError(
+                f"{TOWER_META} is damaged ({type(exc).__name__})", path=path / TOWER_META
+            ) from None
+        try:  # before the base model is built: a damaged file costs nothing to report
+            weights = load(blob)
+        except Exception as exc:  # safetensors raises its own SafetensorError
+            raise DataError(
+                f"the text tower's weights are truncated or damaged ({type(exc).__name__}: "
+                f"{str(exc)[:200]})",
+                path=path / TOWER_WEIGHTS,
+            ) from None
+        if not isinstance(meta, dict) or not {"config", "base_hash"} <= set(meta):
+            raise DataError(f"not a kgrec text tower ({TOWER_META} lacks config/base_hash)",
+                            path=path / TOWER_META)  # fmt: skip
         base = model_path if model_path is not None else meta["model_path"]
         tower = cls(
             FinetuneConfig.from_dict(meta["config"]),
@@ -425,7 +440,7 @@ class TextTower:
                 f"{path}: the tower was fine-tuned from a model with files sha256 "
                 f"{meta['base_hash'][:12]}, {tower.model_path} has {tower.base_hash[:12]}"
             )
-        tower.load_weights(load(blob))
+        tower.load_weights(weights)
         return tower
 
     def load_weights(self, state: dict[str, Any]) -> None:

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from kgrec._atomic import atomic_path
-from kgrec.errors import KgrecError
+from kgrec.errors import DataError, KgrecError
 from kgrec.train._distributed import sync_gradients, world
 from kgrec.train._optim import make_optimizer
 from kgrec.train._options import TrainingOptions
@@ -91,6 +91,43 @@ def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
         torch.save(state, tmp)
 
 
+_RESUME_HINT = "delete it, or run without resuming (kgrec train --no-resume)"
+
+
+def _load_checkpoint(
+    ckpt: Path, model: nn.Module, opt: torch.optim.Optimizer, device: torch.device
+) -> dict[str, Any]:
+    """The state in ``ckpt``, loaded into ``model`` and ``opt``; a truncated or damaged file,
+    or one written for another model or other settings, is one :class:`DataError` naming it."""
+    try:
+        state = torch.load(ckpt, map_location=device, weights_only=True)
+    except Exception as exc:  # torch raises RuntimeError/EOFError/UnpicklingError variously
+        raise DataError(
+            f"the training checkpoint is truncated or damaged ({type(exc).__name__}); "
+            + _RESUME_HINT,
+            path=ckpt,
+        ) from None
+    keys = ("model", "optimizer", "epoch", "best", "best_epoch", "bad", "rng")
+    if not isinstance(state, dict) or any(k not in state for k in keys):
+        raise DataError(
+            f"not a kgrec training checkpoint (it needs the keys {', '.join(keys)}); "
+            + _RESUME_HINT,
+            path=ckpt,
+        )
+    try:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+    except (RuntimeError, ValueError, KeyError) as exc:
+        first = str(exc).strip().splitlines()
+        detail = " ".join(x.strip() for x in first[1:3]) if len(first) > 1 else first[0]
+        raise DataError(
+            f"the training checkpoint was written for another model or other settings than "
+            f"this {type(model).__name__} ({detail[:300]}); use another --out, or " + _RESUME_HINT,
+            path=ckpt,
+        ) from None
+    return state
+
+
 def train_loop(
     model: nn.Module,
     sampler: BatchSampler,
@@ -118,9 +155,7 @@ def train_loop(
     resumed_from = None
     ckpt = Path(options.checkpoint_dir) / CHECKPOINT_NAME if options.checkpoint_dir else None
     if ckpt is not None and options.resume and ckpt.is_file():
-        state = torch.load(ckpt, map_location=device, weights_only=True)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
+        state = _load_checkpoint(ckpt, model, opt, device)
         start_epoch, best, best_epoch, bad = (
             int(state["epoch"]),
             float(state["best"]),
