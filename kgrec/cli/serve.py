@@ -53,6 +53,11 @@ from kgrec.cli.retrieve import MODEL_HELP
     show_default=True,
     help="uvicorn log level (access logs at info).",
 )
+@click.option(
+    "--batch/--no-batch", default=True, show_default=True,
+    help="Run the index searches of concurrent queries by known ids together (one matrix "
+    "product per index instead of one pass per query).",
+)  # fmt: skip
 def serve(
     spec: Path,
     model: str,
@@ -64,6 +69,7 @@ def serve(
     host: str,
     port: int,
     log_level: str,
+    batch: bool,
 ) -> None:
     """Serve SPEC's items over HTTP: POST /recommend, POST /neighbors, POST /items (adds cold
     items live), GET /items/{id}, POST /users/{id}/events, GET /health; OpenAPI schema at /openapi.json, docs at /docs.
@@ -94,7 +100,9 @@ def serve(
             raise click.BadParameter(
                 "the API key must be at least 16 characters", param_hint="--api-key-file"
             )
-    app = create_app(retriever, api_key=api_key, allow_anonymous_writes=allow_anonymous_writes)
+    app = create_app(
+        retriever, api_key=api_key, allow_anonymous_writes=allow_anonymous_writes, batch=batch
+    )
     info = retriever.info()
     click.echo(
         f"serving {info['items']} items, {info['users']} users ({info['model']} "

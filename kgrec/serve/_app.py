@@ -59,13 +59,15 @@ def create_app(
     query_cache: int = 4096,
     warm_up: bool = True,
     fast: bool = True,
+    batch: bool = True,
 ) -> Any:
     """A FastAPI app serving ``retriever`` (fastapi is imported here, not at package import).
 
     ``api_key``: writes need it; without one, writes are refused unless
     ``allow_anonymous_writes``. ``query_cache``: texts kept in the in-memory query LRU.
     ``warm_up``: encode one text at start-up (``/ready`` turns true after it). ``fast``: answer
-    queries by known ids on the lean path (:mod:`kgrec.serve._fast`; same bytes as the routes)."""
+    queries by known ids on the lean path (:mod:`kgrec.serve._fast`; same bytes as the routes);
+    ``batch``: run the searches of concurrent lean-path queries together."""
     from typing import Annotated
 
     from fastapi import Depends, FastAPI, Header, Path, Request
@@ -303,6 +305,6 @@ def create_app(
             return Response(content=data, media_type=ctype)
 
         m.endpoints.add("/metrics")
-    lean = FastQueries(retriever) if fast else None
+    lean = FastQueries(retriever, batch=batch) if fast else None
     app.add_middleware(GuardMiddleware, max_body=max_body, metrics=metrics, fast=lean)
     return app

@@ -211,7 +211,7 @@ class GuardMiddleware:
             )
             return
         if self.fast is not None and doc is not _UNPARSED and scope.get("path") in self.fast.paths:
-            answer = self.fast.answer(scope, doc)
+            answer = await self.fast.answer(scope, doc)
             if answer is not None:  # the same status, headers and bytes as the routes give
                 await send(
                     {

@@ -104,6 +104,34 @@ class AddedItem:
         return dataclasses.asdict(self)
 
 
+@dataclass(frozen=True)
+class Search:
+    """One search of a query plan: ``index.search(vector, k, exclude=exclude)``."""
+
+    index: VectorIndex
+    vector: np.ndarray
+    k: int
+    exclude: list[Sequence[str]] | None
+
+
+@dataclass(frozen=True)
+class QueryPlan:
+    """A query checked and turned into index searches, plus what makes the result of their rows
+    (``(id, score)`` pairs per search). :meth:`run` runs the searches one by one; the HTTP lean
+    path (:mod:`kgrec.serve._fast`) runs those of concurrent requests together."""
+
+    searches: list[Search]
+    finish: Any  # Callable[[list[list[tuple[str, float]]]], NeighborsResult | RecommendResult]
+
+    @staticmethod
+    def done(result: Any) -> QueryPlan:
+        return QueryPlan([], lambda _rows: result)
+
+    def run(self) -> Any:
+        rows = [s.index.search(s.vector, s.k, exclude=s.exclude).row(0) for s in self.searches]
+        return self.finish(rows)
+
+
 def check_k(k: Any, *, what: str = "k", low: int = 1) -> int:
     """``k`` as an int in ``low..MAX_K`` or a :class:`DataError`."""
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or not low <= k <= MAX_K:
@@ -245,7 +273,10 @@ class Retriever:
         return self.model.item_vectors()[row]
 
     def _hits(self, res: Any, *, items: bool) -> list[Hit]:
-        return [Hit(i, s, self.title(i) if items else None) for i, s in res.row(0)]
+        return self._hit_list(res.row(0), items=items)
+
+    def _hit_list(self, row: list[tuple[str, float]], *, items: bool) -> list[Hit]:
+        return [Hit(i, s, self.title(i) if items else None) for i, s in row]
 
     # ------------------------------------------------------------------ queries
     def neighbors(
@@ -254,6 +285,12 @@ class Retriever:
         """Top-``k`` similar items (the item itself excluded) and top-``users_k`` (default
         ``k``; 0 for none) users most likely to want ``item`` (a known id or a new item row,
         which is embedded but not added)."""
+        return self.plan_neighbors(item, k, users_k=users_k).run()
+
+    def plan_neighbors(
+        self, item: str | NewItem, k: int = 10, *, users_k: int | None = None
+    ) -> QueryPlan:
+        """:meth:`neighbors` as a :class:`QueryPlan` (its searches not yet run)."""
         items, users = self._require()
         k = check_k(k)
         users_k = k if users_k is None else check_k(users_k, what="users_k", low=0)
@@ -278,14 +315,22 @@ class Retriever:
                 if sim_vec is None and item_id not in self._added and sim_of and row_of:
                     row = row_of(item_id)
                     sim_vec = None if row is None else sim_of()[row]
-        if self.similar_ is not None and sim_vec is not None:
-            res = self.similar_.search(sim_vec, k, exclude=exclude)
-        else:
-            res = items.search(vec, k, exclude=exclude)
-        found_users = self._hits(users.search(vec, users_k), items=False) if users_k else []
-        return NeighborsResult(
-            item_id, self._hits(res, items=True), found_users, matched, unmatched
-        )
+        sim_index = self.similar_ if self.similar_ is not None and sim_vec is not None else None
+        searches: list[Search] = [
+            Search(sim_index, sim_vec, k, exclude)
+            if sim_index is not None
+            else Search(items, vec, k, exclude)
+        ]
+        if users_k:
+            searches.append(Search(users, vec, users_k, None))
+
+        def finish(rows: list[list[tuple[str, float]]]) -> NeighborsResult:
+            found = self._hit_list(rows[1], items=False) if users_k else []
+            return NeighborsResult(
+                item_id, self._hit_list(rows[0], items=True), found, matched, unmatched
+            )
+
+        return QueryPlan(searches, finish)
 
     def recommend(
         self,
@@ -302,6 +347,23 @@ class Retriever:
         user's or the history) are masked. With a model that has a new-user path
         (``score_user``: a trained hybrid) users with events and new users are scored by it
         (:mod:`kgrec.serve._users`), else by the mean of their vectors."""
+        return self.plan_recommend(
+            user, history=history, text=text, attributes=attributes, k=k,
+            exclude_known=exclude_known,
+        ).run()  # fmt: skip
+
+    def plan_recommend(
+        self,
+        user: str | None = None,
+        *,
+        history: Sequence[str] = (),
+        text: str | None = None,
+        attributes: dict[str, Any] | None = None,
+        k: int = 10,
+        exclude_known: bool = True,
+    ) -> QueryPlan:
+        """:meth:`recommend` as a :class:`QueryPlan` (a model's new-user path, which scores
+        users itself, is a plan with no searches)."""
         items, users = self._require()
         k = check_k(k)
         history = [str(h) for h in history]
@@ -318,10 +380,10 @@ class Retriever:
                 for h in history:
                     self._item_vector(h)  # unknown ids: 404 naming the id
                 live = live_user([], history=history, attributes=attributes, text=text)
-                return recommend_live(self, None, k, exclude_known, live)
+                return QueryPlan.done(recommend_live(self, None, k, exclude_known, live))
             if self._events.get(str(user)):
                 live = live_user(self._events[str(user)])
-                return recommend_live(self, str(user), k, exclude_known, live)
+                return QueryPlan.done(recommend_live(self, str(user), k, exclude_known, live))
         if user is not None:
             user = str(user)
             row = self._urow.get(user)
@@ -350,8 +412,12 @@ class Retriever:
                 raise DataError("the history's vectors cancel out; give other items or text")
             known = history
         exclude = [known] if exclude_known and known else None
-        res = items.search(vec, k, exclude=exclude)
-        return RecommendResult(user, self._hits(res, items=True), len(known) if exclude else 0)
+        masked = len(known) if exclude else 0
+
+        def finish(rows: list[list[tuple[str, float]]]) -> RecommendResult:
+            return RecommendResult(user, self._hit_list(rows[0], items=True), masked)
+
+        return QueryPlan([Search(items, vec, k, exclude)], finish)
 
     # ------------------------------------------------------------------ mutation
     def add_item(self, item: NewItem) -> AddedItem:

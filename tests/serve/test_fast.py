@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 pytest.importorskip("fastapi", reason="kgrec serve needs fastapi")
@@ -78,12 +79,7 @@ def test_lean_path_gives_the_routes_bytes(retriever):
             assert a.headers.get(h) == b.headers.get(h), where
         statuses.add(a.status_code)
     assert {200, 404, 422} <= statuses
-    guard = lean.app.middleware_stack  # built by the requests above
-    fast = None
-    while guard is not None and fast is None:
-        fast = getattr(guard, "fast", None)
-        guard = getattr(guard, "app", None)
-    assert fast is not None
+    fast = _fast_of(lean.app)  # the middleware stack is built by the requests above
     # every 200 by known ids took the lean path; the rest went to the routes
     assert fast.answered >= 30 and fast.passed >= 8
 
@@ -111,3 +107,55 @@ def test_lean_path_counts_in_metrics(retriever):
         if x.startswith("kgrec_requests_total{") and 'endpoint="/recommend"' in x
     )
     assert 'status="200"' in line and float(line.rsplit(" ", 1)[1]) == 3.0
+
+
+def test_concurrent_queries_are_batched_with_the_same_answers(retriever):
+    """Queries in flight together share one search per index; each gets the ids (and, to float
+    precision, the scores) it gets alone."""
+    import asyncio
+
+    import httpx
+
+    retriever.add_items([NewItem.from_dict(ITEM)])
+    app = create_app(retriever, allow_anonymous_writes=True, warm_up=False)
+    users = [str(u) for u in retriever.model.user_ids[:24]]
+    items = [str(i) for i in retriever.model.item_ids[:24]]
+    bodies = [("/recommend", {"user": u, "k": 10}) for u in users]
+    bodies += [("/neighbors", {"item_id": i, "k": 10, "users_k": 5}) for i in items]
+    bodies += [("/recommend", {"history": items[j : j + 3], "k": 7}) for j in range(0, 18, 3)]
+    bodies += [("/neighbors", {"item_id": "new-1", "k": 4}), ("/recommend", {"user": "nobody"})]
+
+    async def go() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            return await asyncio.gather(*(c.post(p, json=b) for p, b in bodies))
+
+    together = asyncio.run(go())
+    alone = _client(retriever, fast=False)
+    for (path, body), got in zip(bodies, together, strict=True):
+        want = alone.post(path, json=body)
+        assert got.status_code == want.status_code, body
+        g, w = got.json(), want.json()
+        if want.status_code != 200:
+            assert g == w
+            continue
+        for part in ("items", "users"):
+            if part in w:
+                assert [h["id"] for h in g[part]] == [h["id"] for h in w[part]], body
+                assert [h["title"] for h in g[part]] == [h["title"] for h in w[part]]
+                np.testing.assert_allclose(
+                    [h["score"] for h in g[part]], [h["score"] for h in w[part]], atol=1e-5
+                )
+        assert {k: v for k, v in g.items() if k not in ("items", "users")} == {
+            k: v for k, v in w.items() if k not in ("items", "users")
+        }
+    fast = _fast_of(app)
+    assert fast.batcher.searches > fast.batcher.batches  # some searches ran together
+
+
+def _fast_of(app):
+    guard = app.middleware_stack
+    while guard is not None and getattr(guard, "fast", None) is None:
+        guard = getattr(guard, "app", None)
+    assert guard is not None
+    return guard.fast
