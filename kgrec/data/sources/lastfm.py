@@ -12,9 +12,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from kgrec.data._columns import _ids, _numbers
 from kgrec.data._dataset import Dataset
 from kgrec.data._io import read_delimited
-from kgrec.data._tables import AttributeTable, Interactions, Links, Triples, _ids, _numbers
+from kgrec.data._tables import AttributeTable, Interactions, Links, Triples
 from kgrec.errors import DataError
 
 FILES = (
