@@ -11,9 +11,13 @@ Baselines without side information (pop, itemknn, ease, mf) answer k = 0 with tr
 popularity (the library's fallback, ``Recommender.new_user_path = False``); at k >= 1 they score
 from the revealed items (history models) or fold them in (MF). The hybrid is trained once per
 seed (``--epochs``, early stopping on warm validation NDCG@20) and its new-user path is refitted
-for the ablations: ``-no-attr`` (prior = popularity), ``-no-weighting`` (behaviour weight 1/2 at
-every k >= 1), ``-no-newuser`` (the hybrid before this issue: popularity at k = 0, fold-in after).
-Every choice of the new-user path (ridge strength, friends' weight, kappa) is made on the split's
+for the ablations: ``-no-attr`` (prior = popularity, encoder without the profile),
+``-no-weighting`` (behaviour weight 1/2 at every k >= 1), ``-no-encoder`` (nothing trained for
+new users: the fold-in of the item vectors), ``-encoder`` (the trained user encoder forced on),
+``-no-newuser`` (the hybrid before this issue: popularity at k = 0, fold-in after). ``hybrid``
+is the default (``encoder="auto"``: the user encoder, trained with user IDs dropped, replaces the
+fold-in where the validation users say so). Every choice of the new-user path (ridge strength,
+friends' weight, kappa, the encoder and its early stopping) is made on the split's
 held-out VALIDATION users (``cold-user-valid@k``, never in training); ``hybrid-carved`` is the
 library default that chooses on validation users carved from the training users (no held-out
 users needed; their rows were seen by the trained hybrid, so its behaviour scores look better
@@ -52,11 +56,14 @@ SIDE_INFO = {
     "itemknn": "none (popularity at k = 0)",
     "ease": "none (popularity at k = 0)",
     "mf": "none (popularity at k = 0)",
-    "hybrid": "KG + item text; new users: profile attributes / friends + known items",
+    "hybrid": "KG + item text; new users: profile attributes / friends + known items (the user "
+    "encoder trained with user IDs dropped, where validation users choose it)",
     "hybrid-carved": "as hybrid, its choices made on validation users carved from training "
     "(the library default, e.g. kgrec compare)",
     "hybrid-no-attr": "KG + item text; new users: known items only (popularity prior)",
     "hybrid-no-weighting": "as hybrid, behaviour weight fixed at 1/2",
+    "hybrid-no-encoder": "as hybrid, no trained user encoder (fold-in of the item vectors)",
+    "hybrid-encoder": "as hybrid, the trained user encoder always on",
     "hybrid-no-newuser": "KG + item text; new users: popularity at k = 0, fold-in after",
 }
 
@@ -141,6 +148,8 @@ def run(args: argparse.Namespace) -> None:
                     ("hybrid", NewUserConfig()),
                     ("hybrid-no-attr", NewUserConfig(attributes=False, social=False)),
                     ("hybrid-no-weighting", NewUserConfig(weighting=False)),
+                    ("hybrid-no-encoder", NewUserConfig(encoder="off")),
+                    ("hybrid-encoder", NewUserConfig(encoder="on")),
                 ):
                     model.fit_new_users(valid, cfg)
                     frames.append(_evaluate(model, cold, seed, abl))

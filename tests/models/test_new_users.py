@@ -133,3 +133,70 @@ def test_hybrid_new_user_path_leaves_warm_users_untouched(tmp_path):
         sp.csr_matrix((1, N_ITEMS), dtype=np.float32), attributes=[{"group": "2"}]
     )
     assert not torch.allclose(by_name, ref)
+
+
+def test_user_encoder_learns_the_profile_and_history_without_user_ids():
+    """Trained with the user ID dropped (profile + a few items of each training user), the
+    encoder ranks a held-out user's items from the profile alone, and uses known items."""
+    from kgrec.models.hybrid._user_encoder import UserEncoder, UserEncoderConfig
+
+    r, f, _ = planted(6)
+    train, val, test = first_users(r), np.arange(200, 220), np.arange(220, N_USERS)
+    items = np.random.default_rng(0).normal(size=(N_ITEMS, 8)).astype(np.float32)
+    items[np.arange(N_ITEMS), np.arange(N_ITEMS) % N_GROUPS] += 1.5  # weak group structure
+    items /= np.linalg.norm(items, axis=1, keepdims=True)
+    empty = sp.csr_matrix((len(val), N_ITEMS), dtype=np.float32)
+    valid = [ValidTask(0, val, empty, r[val])]
+    cfg = UserEncoderConfig(epochs=20, patience=20, batch_size=16)
+    enc = UserEncoder(cfg, seed=0).fit(train, f, items, valid)
+    assert len(enc.curve_) == 20 and enc.curve_[enc.best_epoch_] == max(enc.curve_)
+    tgt = torch.from_numpy(r[test].toarray())
+    none = torch.zeros_like(tgt, dtype=torch.bool)
+    no_hist = sp.csr_matrix((len(test), N_ITEMS), dtype=np.float32)
+    with_attr = ndcg20(enc.score(no_hist, f[test], items), tgt, none).mean()
+    blind = UserEncoder(cfg, seed=0).fit(train, None, items, valid)
+    without = ndcg20(blind.score(no_hist, None, items), tgt, none).mean()
+    assert with_attr > without + 0.1, (float(with_attr), float(without))
+    # one known item (each test user's first): better than no item at all
+    first_item = r[test].indices[r[test].indptr[:-1]]
+    one = sp.csr_matrix(
+        (np.ones(len(test), np.float32), (np.arange(len(test)), first_item)),
+        shape=(len(test), N_ITEMS),
+    )
+    m1 = torch.from_numpy(one.toarray()) > 0
+    e1 = ndcg20(blind.score(one, None, items), tgt, m1).mean()
+    e0 = ndcg20(blind.score(no_hist, None, items), tgt, m1).mean()
+    assert e1 > e0 + 0.05, (float(e1), float(e0))
+
+
+def test_new_user_path_chooses_the_encoder_on_validation_and_saves_it():
+    r, f, _ = planted(7)
+    train = first_users(r)
+    items = np.random.default_rng(1).normal(size=(N_ITEMS, 8)).astype(np.float32)
+    it = torch.from_numpy(items)
+
+    def behaviour(h):  # fold-in of random vectors: a poor behaviour score to beat
+        return torch.from_numpy(h.toarray()) @ it @ it.T
+
+    auto = NewUserModel(seed=0).fit(train, f, behaviour=behaviour, item_vectors=items)
+    curve = auto.choice_["kappa_curve"]
+    best_enc = max(v for k, v in curve.items() if k.endswith(",encoder"))
+    best_fold = max(v for k, v in curve.items() if not k.endswith(",encoder"))
+    assert auto.use_encoder_ == (best_enc > best_fold) == auto.choice_["encoder"]
+    on = NewUserModel(NewUserConfig(encoder="on"), seed=0)
+    on.fit(train, f, behaviour=behaviour, item_vectors=items)
+    assert on.use_encoder_ and all(k.endswith(",encoder") for k in on.choice_["kappa_curve"])
+    off = NewUserModel(NewUserConfig(encoder="off"), seed=0).fit(
+        train, f, behaviour=behaviour, item_vectors=items
+    )
+    assert off.encoder_ is None and not any("encoder" in k for k in off.choice_["kappa_curve"])
+    new = np.arange(200, 210)
+    hist = sp.csr_matrix(r[new].toarray() * (np.arange(N_ITEMS) < 8))
+    s = on.score(hist, f[new], behaviour=behaviour, item_vectors=items)
+    assert not torch.allclose(s, off.score(hist, f[new], behaviour=behaviour))
+    with pytest.raises(Exception, match="item vectors"):
+        on.score(hist, f[new], behaviour=behaviour)
+    back = NewUserModel.from_state(on.state(), on.meta(), train)
+    assert torch.allclose(back.score(hist, f[new], behaviour=behaviour, item_vectors=items), s)
+    with pytest.raises(Exception, match="encoder"):
+        NewUserConfig(encoder="sometimes")

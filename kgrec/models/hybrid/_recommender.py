@@ -130,6 +130,9 @@ class HybridConfig(ModelConfig):
     new_users: bool = True
     new_user_attributes: bool = True
     new_user_weighting: bool = True
+    #: the trained user encoder of the new-user path (:mod:`kgrec.models.hybrid._user_encoder`):
+    #: auto (used where validation users say so), on, off
+    new_user_encoder: str = "auto"
 
     def validate(self) -> None:
         self._require("dim", self.dim >= 1, "dim must be >= 1")
@@ -154,6 +157,11 @@ class HybridConfig(ModelConfig):
         self._require("ease_max_items", self.ease_max_items >= 1, "ease_max_items must be >= 1")
         self._require("ease_lambda", self.ease_lambda > 0, "ease_lambda must be > 0")
         self._require("cold_map", self.cold_map in ("content", "ridge"), "content or ridge")
+        self._require(
+            "new_user_encoder",
+            self.new_user_encoder in ("auto", "on", "off"),
+            "new_user_encoder: auto, on or off",
+        )
         self._require("cold_ridge", self.cold_ridge > 0, "cold_ridge must be > 0")
         self._require(
             "text_finetune",
@@ -422,7 +430,11 @@ class HybridRecommender(TextTowerMixin, NewUserMixin, LearnedVectorsMixin, Recom
                 self._fit_blend(m, validate)
         self.new_users_ = None
         if c.new_users:
-            cfg = NewUserConfig(attributes=c.new_user_attributes, weighting=c.new_user_weighting)
+            cfg = NewUserConfig(
+                attributes=c.new_user_attributes,
+                weighting=c.new_user_weighting,
+                encoder=c.new_user_encoder,
+            )
             self._fit_new_users(m, cfg, opts.seed)
         note = fitting.budget_note(budget, flog.parts)
         if note:

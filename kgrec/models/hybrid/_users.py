@@ -11,7 +11,10 @@ Model::
     s(u)      = (1 - w_k) z(p(u)) + w_k z(b(h_u)),  w_k = k / (k + kappa)
 
 ``b(h)`` is the host model's score from the known items ``h`` alone (for the hybrid:
-``z(m z(fold-in of its item vectors) + (1 - m) z(EASE))``), ``z`` standardises each row,
+``z(m z(f(h)) + (1 - m) z(EASE))``, ``f(h)`` the fold-in of its item vectors, or the trained
+user encoder of :mod:`kgrec.models.hybrid._user_encoder`: profile + known items, no user ID,
+trained DropoutNet-style on the training users; ``encoder="auto"`` uses it where validation
+users say so), ``z`` standardises each row,
 ``k = |h|``. So ``k = 0`` falls back to the informed prior, and the weight moves to behaviour as
 ``k`` grows. The ridge strength, ``w_s``, ``kappa`` and ``m`` are chosen on validation users
 (NDCG@20; ``kappa`` and ``m`` on the mean over the ``k >= 1`` tasks): held-out users given to
@@ -19,8 +22,9 @@ Model::
 training users treated as new (items in a seeded order, the first ``k`` revealed, the rest the
 targets; the prior is fitted without their rows, but the host model was trained on them, so
 behaviour looks better on them than on truly new users). Test users are never seen.
-Ablations: ``attributes=False`` (prior = popularity), ``social=False``, ``weighting=False``
-(``w_k = 1/2`` for every ``k >= 1``: no history weighting).
+Ablations: ``attributes=False`` (prior = popularity; the encoder without the profile),
+``social=False``, ``weighting=False`` (``w_k = 1/2`` for every ``k >= 1``: no history weighting),
+``encoder="off"`` (the fold-in only: nothing trained for new users).
 
 Everything here is handed matrices; this module reads no files, builds no graph, runs no encoder.
 """
@@ -38,6 +42,7 @@ import torch
 
 from kgrec.errors import DataError, KgrecError
 from kgrec.models._base import ModelConfig
+from kgrec.models.hybrid._user_encoder import UserEncoder, UserEncoderConfig
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +55,7 @@ SOCIAL_GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
 KAPPA_GRID = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 #: share of the first of two behaviour scores (the hybrid: fold-in, then EASE)
 MIX_GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
+ENCODER_MODES = ("auto", "on", "off")
 
 
 def _parts(b: torch.Tensor | tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
@@ -60,11 +66,14 @@ def _parts(b: torch.Tensor | tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ..
 class NewUserConfig(ModelConfig):
     """New-user path settings (see the module docstring). ``valid_share``: training users kept
     as validation users; ``valid_ks``: the ``k`` of their tasks (kappa is chosen on the mean
-    NDCG@20 over the ``k >= 1`` ones, the prior on ``k = 0``)."""
+    NDCG@20 over the ``k >= 1`` ones, the prior on ``k = 0``). ``encoder``: the trained user
+    encoder as the first behaviour score instead of the fold-in: ``auto`` (train it, use it if the
+    validation users' mean NDCG@20 over ``k >= 1`` is higher), ``on``, ``off``."""
 
     attributes: bool = True
     social: bool = True
     weighting: bool = True
+    encoder: str = "auto"
     valid_share: float = 0.1
     valid_ks: tuple[int, ...] = (0, 1, 3, 5, 10, 20)
     min_items: int = 11
@@ -74,6 +83,7 @@ class NewUserConfig(ModelConfig):
         self._require("valid_ks", 0 in self.valid_ks, "valid_ks must include 0")
         self._require("valid_ks", min(self.valid_ks) >= 0, "valid_ks must be >= 0")
         self._require("min_items", self.min_items >= 2, "min_items must be >= 2")
+        self._require("encoder", self.encoder in ENCODER_MODES, "encoder: auto, on or off")
 
     def to_dict(self) -> dict[str, Any]:
         out = super().to_dict()
@@ -145,6 +155,8 @@ class NewUserModel:
         self.social_w_ = 0.0
         self.kappa_ = float("inf")
         self.mix_ = 1.0
+        self.encoder_: UserEncoder | None = None
+        self.use_encoder_ = False
         self.choice_: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ prior
@@ -239,9 +251,12 @@ class NewUserModel:
         behaviour: BehaviourFn | None = None,
         *,
         valid: Sequence[ValidTask] | None = None,
+        item_vectors: np.ndarray | None = None,
     ) -> NewUserModel:
         """Fit the prior and choose ridge strength, friends' weight and kappa on ``valid``
-        (tasks of held-out users who are not in ``train``; default: :meth:`carve_validation`)."""
+        (tasks of held-out users who are not in ``train``; default: :meth:`carve_validation`);
+        with ``item_vectors`` (the host model's), train the user encoder and choose on ``valid``
+        whether it replaces the fold-in."""
         c = self.config
         train = sp.csr_matrix(train, dtype=np.float32)
         train.data[:] = 1.0
@@ -291,28 +306,58 @@ class NewUserModel:
             for w in SOCIAL_GRID:
                 curve_s[w] = mean_ndcg(self._p(f0, s0, len(t0.users), w), t0)
             self.social_w_ = max(curve_s, key=lambda x: (curve_s[x], -x))
-        # 2. kappa on the k >= 1 tasks (mean NDCG@20 over them)
-        curve_k: dict[float, float] = {}
+        # 2. the user encoder (trained on fit_train's users, early-stopped on the tasks)
         kpos = sorted(k for k in by_k if k >= 1)
+        self.encoder_, self.use_encoder_ = None, False
+        enc_f = features if c.attributes else None
+        if c.encoder != "off" and item_vectors is not None and behaviour is not None and kpos:
+            try:
+                self.encoder_ = UserEncoder(UserEncoderConfig(), seed=self.seed).fit(
+                    fit_train, enc_f, item_vectors, list(by_k.values())
+                )
+            except KgrecError as exc:
+                log.warning("no user encoder: %s", exc)
+        # 3. kappa (and the behaviour mix, the encoder) on the k >= 1 tasks (mean NDCG@20)
+        curve_k: dict[tuple[float, float, bool], float] = {}
         self.kappa_ = float("nan")
         if behaviour is not None and kpos:
             ps = {k: self._p(*inputs(by_k[k]), len(by_k[k].users)) for k in kpos}
             parts = {k: _parts(behaviour(by_k[k].shown)) for k in kpos}
-            mixes = MIX_GRID if len(parts[kpos[0]]) == 2 else (1.0,)
-            grid = KAPPA_GRID if c.weighting else (None,)
-            for mix in mixes:
-                zb = {k: self._mix(parts[k], mix) for k in kpos}
-                for kap in grid:
-                    vals = []
-                    for k in kpos:
-                        w = 0.5 if kap is None else k / (k + kap)
-                        vals.append(mean_ndcg((1 - w) * ps[k] + w * zb[k], by_k[k]))
-                    curve_k[(mix, -1.0 if kap is None else kap)] = float(np.mean(vals))
-            best = max(curve_k, key=lambda x: (curve_k[x], -x[1], x[0]))
+            variants = [False] if c.encoder != "on" or self.encoder_ is None else []
+            if self.encoder_ is not None:
+                variants.append(True)
+            for enc in variants:
+                vparts = parts
+                if enc:
+                    assert self.encoder_ is not None and item_vectors is not None
+                    vparts = {
+                        k: (
+                            self.encoder_.score(
+                                by_k[k].shown,
+                                None if enc_f is None else enc_f[by_k[k].users],
+                                item_vectors,
+                            ),
+                            *parts[k][1:],
+                        )
+                        for k in kpos
+                    }
+                mixes = MIX_GRID if len(vparts[kpos[0]]) == 2 else (1.0,)
+                grid = KAPPA_GRID if c.weighting else (None,)
+                for mix in mixes:
+                    zb = {k: self._mix(vparts[k], mix) for k in kpos}
+                    for kap in grid:
+                        vals = []
+                        for k in kpos:
+                            w = 0.5 if kap is None else k / (k + kap)
+                            vals.append(mean_ndcg((1 - w) * ps[k] + w * zb[k], by_k[k]))
+                        curve_k[(mix, -1.0 if kap is None else kap, enc)] = float(np.mean(vals))
+            # ties: no encoder, the smaller kappa, the smaller mix
+            best = max(curve_k, key=lambda x: (curve_k[x], not x[2], -x[1], x[0]))
             self.mix_ = best[0]
             self.kappa_ = float("nan") if best[1] == -1.0 else best[1]
+            self.use_encoder_ = best[2]
         self.behaviour_ = behaviour is not None
-        # 3. refit the prior on every training user
+        # 4. refit the prior on every training user
         self._fit_prior(train, features, max(self.ridge_, 1e-6))
         self.train_ = train
         self.choice_ = {
@@ -324,7 +369,12 @@ class NewUserModel:
             "social_curve": curve_s,
             "kappa": self.kappa_,
             "mix": self.mix_,
-            "kappa_curve": {f"mix={m},kappa={k}": v for (m, k), v in curve_k.items()},
+            "kappa_curve": {
+                f"mix={m},kappa={k}" + (",encoder" if e else ""): v
+                for (m, k, e), v in curve_k.items()
+            },
+            "encoder": self.use_encoder_,
+            "encoder_curve": None if self.encoder_ is None else self.encoder_.curve_,
         }
         log.info("new-user path: %s", self.choice_)
         return self
@@ -345,9 +395,12 @@ class NewUserModel:
         features: sp.csr_matrix | None = None,
         social: sp.csr_matrix | None = None,
         behaviour: BehaviourFn | None = None,
+        *,
+        item_vectors: np.ndarray | None = None,
     ) -> torch.Tensor:
         """Scores ``(n, n_items)`` of new users from their known items, profile features and
-        friendship rows (over the training users)."""
+        friendship rows (over the training users); ``item_vectors``: the host model's, needed
+        when the user encoder is in use."""
         if self.pop_ is None:
             raise KgrecError("the new-user path is not fitted")
         history = sp.csr_matrix(history, dtype=np.float32)
@@ -357,7 +410,13 @@ class NewUserModel:
         w = torch.from_numpy(self.weight(k).astype(np.float32))[:, None]
         if behaviour is None or not (w > 0).any():
             return p
-        b = self._mix(_parts(behaviour(history)), self.mix_)
+        parts = _parts(behaviour(history))
+        if self.use_encoder_ and self.encoder_ is not None:
+            if item_vectors is None:
+                raise KgrecError("the new-user path's user encoder needs the item vectors")
+            enc_f = features if self.config.attributes else None
+            parts = (self.encoder_.score(history, enc_f, item_vectors), *parts[1:])
+        b = self._mix(parts, self.mix_)
         return (1 - w) * p + w * b
 
     @staticmethod
@@ -373,6 +432,8 @@ class NewUserModel:
         if self.w_ is not None:
             out["nu.w"] = self.w_
             out["nu.mean_f"] = self.mean_f_
+        if self.use_encoder_ and self.encoder_ is not None:
+            out.update(self.encoder_.state("nu.enc."))
         return out
 
     def meta(self) -> dict[str, Any]:
@@ -384,6 +445,9 @@ class NewUserModel:
             "kappa": None if not np.isfinite(self.kappa_) else self.kappa_,
             "mix": self.mix_,
             "behaviour": bool(getattr(self, "behaviour_", False)),
+            "encoder": self.encoder_.meta()
+            if (self.use_encoder_ and self.encoder_ is not None)
+            else None,
         }
 
     @classmethod
@@ -401,6 +465,9 @@ class NewUserModel:
         m.kappa_ = float("nan") if kap is None else float(kap)
         m.behaviour_ = bool(meta.get("behaviour", False))
         m.mix_ = float(meta.get("mix", 1.0))
+        if meta.get("encoder"):
+            m.encoder_ = UserEncoder.from_state(arrays, meta["encoder"], "nu.enc.")
+            m.use_encoder_ = True
         return m
 
 
@@ -480,7 +547,12 @@ class NewUserMixin:
         )
         try:
             self.new_users_ = NewUserModel(config, seed=seed).fit(
-                train, f, social, behaviour=self.behaviour_scores, valid=valid
+                train,
+                f,
+                social,
+                behaviour=self.behaviour_scores,
+                valid=valid,
+                item_vectors=getattr(self, "item_vecs_", None),
             )
         except KgrecError as exc:  # too little data: popularity for users without history
             log.warning("no new-user path: %s", exc)
@@ -495,7 +567,9 @@ class NewUserMixin:
         self._check_fitted()
         c = self.config
         cfg = config or NewUserConfig(
-            attributes=c.new_user_attributes, weighting=c.new_user_weighting
+            attributes=c.new_user_attributes,
+            weighting=c.new_user_weighting,
+            encoder=c.new_user_encoder,
         )
         self._fit_new_users(self.train_, cfg, self.options.seed, valid)
 
@@ -516,6 +590,7 @@ class NewUserMixin:
             None if f is None else f[u],
             None if social is None else social[u],
             behaviour=self.behaviour_scores,
+            item_vectors=self.item_vecs_,
         )
         out = out.clone()
         out[torch.from_numpy(cold)] = s.to(out.dtype)
@@ -592,4 +667,6 @@ class NewUserMixin:
         if nu is None:
             raise KgrecError("this model has no new-user path (fit with new_users=True)")
         f = None if attributes is None else self.profile_rows(attributes)
-        return nu.score(history, f, friends, behaviour=self.behaviour_scores)
+        return nu.score(
+            history, f, friends, behaviour=self.behaviour_scores, item_vectors=self.item_vecs_
+        )
