@@ -64,6 +64,9 @@ SIDE_INFO = {
     "hybrid-no-weighting": "as hybrid, behaviour weight fixed at 1/2",
     "hybrid-no-encoder": "as hybrid, no trained user encoder (fold-in of the item vectors)",
     "hybrid-encoder": "as hybrid, the trained user encoder always on",
+    "hybrid-uid0.5": "as hybrid, trained with user-ID dropout 0.5 (DropoutNet on users: half "
+    "the batch users scored from the fold-in of 1..20 of their items)",
+    "hybrid-uid0.25": "as hybrid-uid0.5, rate 0.25",
     "hybrid-no-newuser": "KG + item text; new users: popularity at k = 0, fold-in after",
 }
 
@@ -116,11 +119,15 @@ def run(args: argparse.Namespace) -> None:
                 continue
             t0 = time.perf_counter()
             load0 = os.getloadavg()
-            if label == "hybrid":
+            uid = label.startswith("hybrid-uid")  # hybrid-uid<rate>: user-ID dropout in training
+            if label == "hybrid" or uid:
                 opts = HybridRecommender.default_options.replace(
                     seed=seed, epochs=args.epochs, patience=args.patience
                 )
-                config = HybridConfig(cf_blend="none") if args.no_ease else None
+                config = HybridConfig(
+                    cf_blend="none" if args.no_ease else "auto",
+                    user_id_dropout=float(label[len("hybrid-uid") :]) if uid else 0.0,
+                )
                 model = HybridRecommender.from_context(ctx, options=opts, config=config)
             else:
                 model = make_model(label, seed, CompareOptions(models=(label,)), context=ctx)
@@ -128,6 +135,24 @@ def run(args: argparse.Namespace) -> None:
             fit_s = time.perf_counter() - t0
             frames = [_evaluate(model, list(proto.tests), seed, label)]
             info: dict[str, Any] = {"fit_s": fit_s, "loadavg_start": load0}
+            if uid:  # warm rows as trained; cold rows with the new-user path chosen on the
+                # split's held-out validation users (as the "hybrid" row), fold-in and encoder
+                cold = [t for t in proto.tests if t.name.startswith("cold-user")]
+                frames[0] = frames[0][~frames[0]["task"].str.startswith("cold-user")]
+                valid = [
+                    ValidTask(
+                        int(t.name.split("@")[1]), t.users, t.history[t.users], t.targets[t.users]
+                    )
+                    for t in cold_users_tasks(split, "valid")
+                ]
+                for abl, cfg in ((label, NewUserConfig()),):
+                    model.fit_new_users(valid, cfg)
+                    frames.append(_evaluate(model, cold, seed, abl))
+                    ch = model.new_users_.choice_
+                    info[abl] = ch
+                    info["valid_best"] = max(ch["kappa_curve"].values())
+                    info["valid_k0"] = max(ch["ridge_curve"].values())
+                info["warm_valid_best"] = model.result_.best_metric
             if label == "hybrid":
                 res = model.result_
                 info["train"] = {"epochs_run": res.epochs_run, "best_epoch": res.best_epoch}

@@ -137,6 +137,7 @@ def to_markdown(comp: Comparison, *, title: str, command: str | None = None) -> 
             )
         )
         lines.append("")
+    lines += new_user_lines(comp)
     lines += fit_lines(comp.fits, comp.shared)
     lines += ["## Wall time per model (mean over seeds, seconds; best_epoch counts from 1)", ""]
     t = comp.timings.groupby("model", sort=False).mean(numeric_only=True).drop(columns="seed")
@@ -151,6 +152,26 @@ def to_markdown(comp: Comparison, *, title: str, command: str | None = None) -> 
             for note in task["notes"]:
                 lines.append(f"  - {task['task']}: {note}")
     return "\n".join(lines) + "\n"
+
+
+def new_user_lines(comp: Comparison) -> list[str]:
+    """Cold-user protocol: how each model answers a user without any history (k = 0) and
+    whether it uses side information (graph / text / profile inputs) at all."""
+    t = comp.timings
+    if comp.options.protocol != "cold-user" or "users_without_history" not in t.columns:
+        return []
+    cols = [c for c in ("users_without_history", "side_information") if c in t.columns]
+    how = t.groupby("model", sort=False)[cols].agg(lambda s: " / ".join(sorted(set(map(str, s)))))
+    return [
+        "## Users without history (k = 0)",
+        "",
+        "Models without a new-user path (no profile attributes or friends to use) answer a user "
+        "with no interaction with training popularity, never with tied scores; "
+        "`side_information`: the model is built with the graph / text / profile inputs.",
+        "",
+        _markdown_table(how),
+        "",
+    ]
 
 
 def _markdown_table(frame: pd.DataFrame, *, index: bool = True) -> str:

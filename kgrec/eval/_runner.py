@@ -340,6 +340,9 @@ def compare(
             row["users_without_history"] = (
                 "side information (profile attributes / friends)" if side else "popularity"
             )
+            row["side_information"] = (
+                "yes" if callable(getattr(type(model), "from_context", None)) else "no"
+            )
             if result is not None:
                 row.update(epochs=result.epochs_run, best_epoch=result.best_epoch + 1)
                 training.append(

@@ -79,6 +79,13 @@ def test_other_protocols(pos, protocol):
         assert np.allclose(cold["mean"], 1.0)  # only cold items are candidates there
         warm = s[(s.task == "warm") & (s.metric == "ColdShare@20")]
         assert np.allclose(warm["mean"], 0.0)
+    if protocol == "cold-user":  # the report says how users without history are answered
+        md = to_markdown(c, title="t")
+        section = md.split("## Users without history (k = 0)")[1].split("\n## ")[0]
+        assert "| itemknn | popularity | no |" in section
+        assert "| pop | popularity | no |" in section
+    else:
+        assert "Users without history" not in to_markdown(c, title="t")
 
 
 def test_options_validation():

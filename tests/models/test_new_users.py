@@ -200,3 +200,29 @@ def test_new_user_path_chooses_the_encoder_on_validation_and_saves_it():
     assert torch.allclose(back.score(hist, f[new], behaviour=behaviour, item_vectors=items), s)
     with pytest.raises(Exception, match="encoder"):
         NewUserConfig(encoder="sometimes")
+
+
+def test_hybrid_with_the_user_encoder_saves_and_loads_it(tmp_path):
+    r, f, _ = planted(8)
+    train = first_users(r)
+    prof = SideLinks(("in_group",), np.array([f"group:{g}" for g in range(N_GROUPS)], object), (f,))
+    inputs = HybridInputs(N_USERS, N_ITEMS, user_profile=prof)
+    opts = TrainingOptions(epochs=2, batch_size=32, seed=1)
+    m = HybridRecommender(
+        dim=8, layers=1, cf_blend="none", new_user_encoder="on", options=opts, inputs=inputs
+    ).fit(train)
+    assert m.new_users_ is not None and m.new_users_.use_encoder_
+    new = np.arange(200, 210)
+    hist = sp.csr_matrix(r[new].toarray() * (np.arange(N_ITEMS) < 6))
+    s = m.score(new, hist)
+    m.save(tmp_path / "m")
+    back = HybridRecommender.load(tmp_path / "m")
+    assert back.new_users_.use_encoder_
+    assert torch.allclose(back.score(new, hist), s, atol=1e-5)
+    off = HybridRecommender(
+        dim=8, layers=1, cf_blend="none", new_user_encoder="off", options=opts, inputs=inputs
+    ).fit(train)
+    warm = np.arange(0, 50)
+    assert torch.equal(off.score(warm), m.score(warm))  # warm users: the encoder changes nothing
+    with pytest.raises(Exception, match="new_user_encoder"):
+        HybridRecommender(new_user_encoder="maybe")

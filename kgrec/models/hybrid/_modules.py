@@ -166,12 +166,16 @@ class HybridModule(nn.Module):
         user_relations: int = 0,
         gate: bool = True,
         id_dropout: float = 0.0,
+        user_dropout: float = 0.0,
+        user_dropout_max_k: int = 20,
         init_std: float = 0.1,
         losses: LossWeights | None = None,
     ) -> None:
         super().__init__()
         self.n_users, self.n_items, self.layers = n_users, n_items, layers
         self.id_dropout = id_dropout
+        #: user-ID dropout (:mod:`kgrec.models.hybrid._user_dropout`) in the ranking loss
+        self.user_dropout, self.user_dropout_max_k = user_dropout, user_dropout_max_k
         self.losses = losses or LossWeights()
         self.user = nn.Embedding(n_users, dim)
         self.item = nn.Embedding(n_items, dim)
@@ -273,14 +277,32 @@ class HybridModule(nn.Module):
         users, items = z[: self.n_users], z[self.n_users :]
         ub = users.index_select(0, batch.users)
         total = torch.zeros((), device=z.device)
+        keep, shown = None, None
+        if self.training and self.user_dropout > 0:
+            from kgrec.models.hybrid._user_dropout import drop_user_ids
+
+            d = drop_user_ids(
+                ub,
+                items,
+                batch.rows,
+                batch.pos,
+                rate=self.user_dropout,
+                max_k=self.user_dropout_max_k,
+            )
+            ub, keep, shown = d.users, d.keep, d.shown
         u_pair = ub.index_select(0, batch.rows)
         pos_s = (u_pair * items.index_select(0, batch.pos)).sum(1) / w.tau
         neg_s = (u_pair * items.index_select(0, batch.neg)).sum(1) / w.tau
+        if keep is not None:
+            pos_s, neg_s = pos_s[keep], neg_s[keep]
+        rows = batch.rows if keep is None else batch.rows[keep]
         if w.beta > 0:
             if w.ranking == "softmax":
                 logits = ub @ items.T / w.tau
+                if shown is not None:  # a dropped user's shown items are input, not candidates
+                    logits = logits.masked_fill(shown, -torch.inf)
                 lse = torch.logsumexp(logits, dim=1)
-                rank = (lse.index_select(0, batch.rows) - pos_s).mean()
+                rank = (lse.index_select(0, rows) - pos_s).mean()
             else:
                 rank = F.softplus(neg_s - pos_s).mean()
             total = total + w.beta * rank

@@ -106,6 +106,10 @@ class HybridConfig(ModelConfig):
     align: float = 0.0
     align_tau: float = 0.2
     id_dropout: float = 0.1
+    #: user-ID dropout (DropoutNet on users, :mod:`kgrec.models.hybrid._user_dropout`): the
+    #: share of batch users trained from the fold-in of 1..user_dropout_max_k of their items
+    user_id_dropout: float = 0.0
+    user_dropout_max_k: int = 20
     gate: bool = True
     reg: float = 0.0
     init_std: float = 0.1
@@ -149,6 +153,10 @@ class HybridConfig(ModelConfig):
         self._require("align", self.align >= 0, "align must be >= 0")
         self._require("align_tau", self.align_tau > 0, "align_tau must be > 0")
         self._require("id_dropout", 0 <= self.id_dropout < 1, "id_dropout must be in [0, 1)")
+        self._require(
+            "user_id_dropout", 0 <= self.user_id_dropout < 1, "user_id_dropout must be in [0, 1)"
+        )
+        self._require("user_dropout_max_k", self.user_dropout_max_k >= 1, "must be >= 1")
         self._require("reg", self.reg >= 0, "reg must be >= 0")
         self._require("init_std", self.init_std > 0, "init_std must be > 0")
         self._require(
@@ -333,6 +341,8 @@ class HybridRecommender(TextTowerMixin, NewUserMixin, LearnedVectorsMixin, Recom
             user_relations=0 if ul is None else len(ul.relations),
             gate=c.gate,
             id_dropout=c.id_dropout,
+            user_dropout=c.user_id_dropout,
+            user_dropout_max_k=c.user_dropout_max_k,
             init_std=c.init_std,
             losses=c.loss_weights(),
         )
@@ -753,6 +763,8 @@ class HybridRecommender(TextTowerMixin, NewUserMixin, LearnedVectorsMixin, Recom
             user_relations=net["user_relations"],
             gate=c.gate,
             id_dropout=c.id_dropout,
+            user_dropout=c.user_id_dropout,
+            user_dropout_max_k=c.user_dropout_max_k,
             init_std=c.init_std,
             losses=c.loss_weights(),
         )

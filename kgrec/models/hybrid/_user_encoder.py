@@ -53,6 +53,10 @@ class UserEncoderConfig(ModelConfig):
     patience: int = 3
     max_k: int = 20
     tau: float = 0.1
+    #: per-item input residuals ``D`` (else the known items enter with their vectors as is)
+    residuals: bool = True
+    #: a learned ``dim x dim`` map ``M`` (identity at the start) on the history term
+    transform: bool = False
 
     def validate(self) -> None:
         self._require("epochs", self.epochs >= 1, "epochs must be >= 1")
@@ -67,7 +71,16 @@ class UserEncoderConfig(ModelConfig):
 class UserEncoderModule(nn.Module):
     """``(history rows, profile rows, item vectors) -> scores`` (see the module docstring)."""
 
-    def __init__(self, n_items: int, n_features: int, dim: int, *, tau: float) -> None:
+    def __init__(
+        self,
+        n_items: int,
+        n_features: int,
+        dim: int,
+        *,
+        tau: float,
+        residuals: bool = True,
+        transform: bool = False,
+    ) -> None:
         super().__init__()
         self.n_items, self.n_features, self.dim = n_items, n_features, dim
         self.attr = nn.Linear(n_features, dim, bias=False) if n_features else None
@@ -75,7 +88,10 @@ class UserEncoderModule(nn.Module):
             nn.init.zeros_(self.attr.weight)
         self.const = nn.Parameter(torch.zeros(dim))
         self.gain = nn.Parameter(torch.tensor(math.log(math.e - 1.0)))  # softplus = 1
-        self.delta = nn.Parameter(torch.zeros(n_items, dim))
+        self.delta = nn.Parameter(torch.zeros(n_items, dim)) if residuals else None
+        self.map = nn.Linear(dim, dim, bias=False) if transform else None
+        if self.map is not None:
+            nn.init.eye_(self.map.weight)
         self.bias = nn.Parameter(torch.zeros(n_items))
         self.log_scale = nn.Parameter(torch.tensor(math.log(1.0 / tau)))
         self.register_buffer("mean_f", torch.zeros(n_features))
@@ -90,8 +106,11 @@ class UserEncoderModule(nn.Module):
     ) -> torch.Tensor:
         n = items.shape[0]
         k = history.sum(1, keepdim=True)
-        v_in = items + self._pad(self.delta, n)
-        u = history @ v_in / k.clamp(min=1.0).sqrt() * F.softplus(self.gain)
+        v_in = items if self.delta is None else items + self._pad(self.delta, n)
+        h = history @ v_in / k.clamp(min=1.0).sqrt()
+        if self.map is not None:
+            h = self.map(h)
+        u = h * F.softplus(self.gain)
         u = u + self.const
         if self.attr is not None and features is not None:
             u = u + self.attr(features - self.mean_f)
@@ -147,7 +166,14 @@ class UserEncoder:
         gen = torch.Generator().manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)
         torch.manual_seed(self.seed)
-        mod = UserEncoderModule(n_items, n_f, int(items.shape[1]), tau=c.tau)
+        mod = UserEncoderModule(
+            n_items,
+            n_f,
+            int(items.shape[1]),
+            tau=c.tau,
+            residuals=c.residuals,
+            transform=c.transform,
+        )
         if features is not None and n_f:
             mod.mean_f.copy_(torch.from_numpy(np.asarray(features[users].mean(0)).ravel()))
         self.module_ = mod
@@ -245,8 +271,14 @@ class UserEncoder:
         cls, arrays: dict[str, np.ndarray], meta: dict[str, Any], prefix: str
     ) -> UserEncoder:
         enc = cls(UserEncoderConfig.from_dict(meta["config"]), seed=int(meta.get("seed", 0)))
+        c = enc.config
         mod = UserEncoderModule(
-            int(meta["n_items"]), int(meta["n_features"]), int(meta["dim"]), tau=enc.config.tau
+            int(meta["n_items"]),
+            int(meta["n_features"]),
+            int(meta["dim"]),
+            tau=c.tau,
+            residuals=c.residuals,
+            transform=c.transform,
         )
         state = {
             k[len(prefix) :]: torch.from_numpy(np.asarray(v))

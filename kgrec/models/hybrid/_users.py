@@ -144,8 +144,15 @@ class NewUserModel:
     ``social`` ``n_users x n_users`` friendship links (or ``None``); ``behaviour`` the host
     model's score from history rows alone (``None``: the prior at every ``k``)."""
 
-    def __init__(self, config: NewUserConfig | None = None, *, seed: int = 0) -> None:
+    def __init__(
+        self,
+        config: NewUserConfig | None = None,
+        *,
+        seed: int = 0,
+        encoder_config: UserEncoderConfig | None = None,
+    ) -> None:
         self.config = config or NewUserConfig()
+        self.encoder_config = encoder_config or UserEncoderConfig()
         self.seed = int(seed)
         self.pop_: np.ndarray | None = None
         self.mean_f_: np.ndarray | None = None
@@ -312,7 +319,7 @@ class NewUserModel:
         enc_f = features if c.attributes else None
         if c.encoder != "off" and item_vectors is not None and behaviour is not None and kpos:
             try:
-                self.encoder_ = UserEncoder(UserEncoderConfig(), seed=self.seed).fit(
+                self.encoder_ = UserEncoder(self.encoder_config, seed=self.seed).fit(
                     fit_train, enc_f, item_vectors, list(by_k.values())
                 )
             except KgrecError as exc:
