@@ -252,7 +252,18 @@ def assemble(args: argparse.Namespace) -> None:
                                 **pt.to_dict(),
                             }
                         )
+            if task == "warm" and "hybrid" in wide.columns:  # do training variants move warm?
+                for m in [c for c in wide.columns if c.startswith("hybrid-")]:
+                    pt = paired_test(wide[m].to_numpy(), wide["hybrid"].to_numpy())
+                    t.setdefault("paired_vs_hybrid", []).append(
+                        {
+                            "model": m,
+                            "ratio": round(float(wide[m].mean() / wide["hybrid"].mean()), 4),
+                            **pt.to_dict(),
+                        }
+                    )
             d["tasks"][task] = t
+        d["must_show"] = _must_show(d["tasks"])
         out["datasets"][work.name] = d
         _plot(df, work.name)
         d["plot"] = f"bench/results/cold_users_{work.name}.png"
@@ -269,6 +280,37 @@ def assemble(args: argparse.Namespace) -> None:
             indent=1,
         )
     )
+
+
+def _must_show(tasks: dict[str, Any]) -> dict[str, Any]:
+    """Issue 13's targets per hybrid row: k = 0 significantly above popularity (p < 0.05); at
+    k = 1, 3, 5 at least 1.05x the best baseline with p < 0.05; never below popularity."""
+    rows = sorted({p["model"] for t in tasks.values() for p in t.get("paired", [])})
+    out: dict[str, Any] = {}
+    for m in rows:
+        r: dict[str, Any] = {}
+        for k in KS:
+            t = tasks.get(f"cold-user@{k}")
+            if t is None:
+                continue
+            pv = {p["against"]: p for p in t.get("paired", []) if p["model"] == m}
+            if "pop" not in pv:
+                continue
+            ref = "pop" if k == 0 else t["best_baseline"]
+            p = pv[ref]
+            need = 1.0 if k == 0 else 1.05
+            r[f"k{k}"] = {
+                "against": ref,
+                "ratio": p["ratio"],
+                "t_pvalue": p["t_pvalue"],
+                "target": f">= {need}x {ref}, p < 0.05" if k else "> pop, p < 0.05",
+                "met": bool(p["ratio"] > 1.0 and p["t_pvalue"] < 0.05)
+                if k == 0
+                else (bool(p["ratio"] >= need and p["t_pvalue"] < 0.05) if k <= 5 else None),
+                "below_pop": bool(pv["pop"]["ratio"] < 1.0),
+            }
+        out[m] = r
+    return out
 
 
 def _plot(df: pd.DataFrame, name: str) -> None:
