@@ -156,6 +156,7 @@ def run(args: argparse.Namespace) -> None:
             if label == "hybrid":
                 res = model.result_
                 info["train"] = {"epochs_run": res.epochs_run, "best_epoch": res.best_epoch}
+                info["warm_valid_best"] = res.best_metric
                 cold = [t for t in proto.tests if t.name.startswith("cold-user")]
                 # the library default (choices on users carved from training) as "-carved";
                 # the bench's rows choose on the split's held-out validation users

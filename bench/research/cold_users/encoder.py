@@ -29,6 +29,17 @@ VARIANTS = {
 }
 
 
+def _find(obj: object, key: str) -> dict:
+    if isinstance(obj, dict):
+        if key in obj:
+            return obj[key]
+        for v in obj.values():
+            r = _find(v, key)
+            if r:
+                return r
+    return {}
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--seeds", type=int, default=1)
@@ -70,6 +81,12 @@ def main() -> None:
             for t in cold_users_tasks(split, "valid")
         ]
         f, social = model._profile()
+        # the plain hybrid's warm validation NDCG@20 (to compare with bench/cold_users.py's
+        # hybrid-uid<rate> rows, which record theirs as warm_valid_best)
+        results[f"{seed}/warm_valid_best"] = _find(
+            json.loads((cache / "model.json").read_text()), "train_result"
+        )["best_metric"]
+        out_path.write_text(json.dumps(results, indent=1))
         for name in args.variants.split(","):
             key = f"{seed}/{name}"
             if key in results:
