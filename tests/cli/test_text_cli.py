@@ -24,6 +24,10 @@ i3\tcapo\tacme
 """
 
 
+#: item fields, item and user reviews, one thread: the encode options most tests share
+REVIEW_FIELDS = ["--fields", "genre,maker", "--item-reviews", "--user-reviews", "--threads", "1"]
+
+
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("tiny")
@@ -50,18 +54,7 @@ def _run(args, tmp_path):
 
 def test_encode_twice_second_run_from_cache(tiny_dir, tmp_path, model_ok):
     cache = tmp_path / "cache"
-    args = [
-        str(tiny_dir),
-        "--fields",
-        "genre,maker",
-        "--item-reviews",
-        "--user-reviews",
-        "--threads",
-        "1",
-        "--cache-dir",
-        str(cache),
-        "--json",
-    ]
+    args = [str(tiny_dir), *REVIEW_FIELDS, "--cache-dir", str(cache), "--json"]
     first = json.loads(_run([*args, "--out", str(tmp_path / "out")], tmp_path).stdout)
     # 3 item catalog texts + 3 training reviews (the test review is never read)
     assert (first["texts"], first["cache_hits"], first["encoded"]) == (6, 0, 6)
@@ -188,17 +181,7 @@ def test_two_processes_encode_the_same_vectors(tiny_dir, tmp_path, model_ok):
     import subprocess
     import sys
 
-    common = [
-        str(tiny_dir),
-        "--fields",
-        "genre,maker",
-        "--item-reviews",
-        "--user-reviews",
-        "--threads",
-        "1",
-        "--no-progress",
-        "--json",
-    ]
+    common = [str(tiny_dir), *REVIEW_FIELDS, "--no-progress", "--json"]
     _run(
         [*common[:-2], "--cache-dir", str(tmp_path / "c1"), "--out", str(tmp_path / "o1")], tmp_path
     )
