@@ -72,8 +72,7 @@ SIDE_INFO = {
 
 
 def _evaluate(model: Any, tasks: list, seed: int, label: str) -> pd.DataFrame:
-    from kgrec.eval._metrics import parse_metric
-    from kgrec.eval._rank import evaluate
+    from kgrec.eval import evaluate, parse_metric
 
     m = [parse_metric("NDCG@20"), parse_metric("Recall@20")]
     out = []
@@ -87,14 +86,12 @@ def _evaluate(model: Any, tasks: list, seed: int, label: str) -> pd.DataFrame:
 
 
 def run(args: argparse.Namespace) -> None:
-    from kgrec.eval import positives
-    from kgrec.eval._metrics import parse_metric
+    from kgrec.data import make_split
+    from kgrec.eval import parse_metric, positives
     from kgrec.eval._protocol import build_protocol, cold_users_tasks
-    from kgrec.eval._runner import CompareOptions, make_model, validator
-    from kgrec.eval._splits import make_split
+    from kgrec.experiment import CompareOptions, ModelContext, make_model, validator
     from kgrec.graph import load_spec
     from kgrec.models import HybridConfig, HybridRecommender
-    from kgrec.models.hybrid import ModelContext
     from kgrec.models.hybrid._users import NewUserConfig, ValidTask
 
     torch.set_num_threads(args.threads)
@@ -194,8 +191,8 @@ def run(args: argparse.Namespace) -> None:
 
 def assemble(args: argparse.Namespace) -> None:
     from kgrec._atomic import atomic_write_text
-    from kgrec.eval._report import cpu_name
-    from kgrec.eval._stats import bootstrap_ci, paired_test
+    from kgrec.eval import bootstrap_ci, paired_test
+    from kgrec.experiment import cpu_name
 
     out: dict[str, Any] = {
         "name": "cold_users",
@@ -320,7 +317,7 @@ def _plot(df: pd.DataFrame, name: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from kgrec.eval._stats import bootstrap_ci
+    from kgrec.eval import bootstrap_ci
 
     cold = df[df["task"].str.startswith("cold-user@")].copy()
     cold["k"] = cold["task"].str.split("@").str[1].astype(int)

@@ -39,8 +39,7 @@ import torch
 
 from kgrec.data import load_dataset
 from kgrec.eval import NDCG, build_protocol, evaluate, positives, random_split
-from kgrec.eval._report import environment
-from kgrec.eval._runner import CompareOptions, compare, seeds_from
+from kgrec.experiment import CompareOptions, compare, environment, seeds_from
 
 RECBOLE = {  # PEERS.md table A: RecBole 1.2.1 defaults, seed 2020, this kind of machine
     "pop": {"NDCG@20": 0.0803, "Recall@20": 0.1353, "Hit@10": 0.2707},

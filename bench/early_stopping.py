@@ -69,10 +69,9 @@ def run(args: argparse.Namespace) -> None:
     import torch
 
     from kgrec.eval import positives
-    from kgrec.eval._runner import CompareOptions, compare, seeds_from
+    from kgrec.experiment import CompareOptions, ModelContext, compare, seeds_from
     from kgrec.graph import load_spec
     from kgrec.models import HybridRecommender
-    from kgrec.models.hybrid import ModelContext
 
     torch.set_num_threads(args.threads)
     spec = load_spec(args.spec, data_path=args.data_path)

@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     rss_end = peak_rss_gb()
     st = g.stats()
     import kgrec
-    from kgrec.eval._report import cpu_name
+    from kgrec.experiment import cpu_name
 
     cpu = cpu_name()
 

@@ -3,9 +3,9 @@ any graph spec with ``--spec`` (lastfm-hetrec: ``--spec graphs/lastfm-hetrec.tom
 
 Same protocol and splits as ``bench/compare_ml100k.py`` (positives per the spec's min_rating,
 RecBole-compatible random per-user 8:1:1 split per seed, full ranking, train (+ valid) masked,
-early stopping on validation NDCG@20) through :func:`kgrec.eval._runner.compare`, with the
+early stopping on validation NDCG@20) through :func:`kgrec.experiment.compare`, with the
 hybrid's inputs (KG links from the spec, all-MiniLM-L6-v2 item text vectors) built by the same
-:class:`~kgrec.models.hybrid.ModelContext` the CLI uses. Configurations are fixed before the run
+:class:`~kgrec.experiment.ModelContext` the CLI uses. Configurations are fixed before the run
 (chosen on validation NDCG@20 of ml-100k seed 2020, ``bench/research/hybrid_ml100k``); the EASE
 blend weight and, in the cold-item protocol, the cold map are chosen per seed on validation data
 (the cold map on the cold VALIDATION items); nothing is selected on test.
@@ -84,7 +84,7 @@ def _paths(args: argparse.Namespace) -> tuple[Path, Path]:
 
 
 def _factory(label: str, threads: int):
-    from kgrec.eval._runner import make_model
+    from kgrec.experiment import make_model
     from kgrec.models import HybridConfig, HybridRecommender
 
     def factory(name: str, seed: int, options, context=None):
@@ -125,9 +125,8 @@ def _factory(label: str, threads: int):
 
 def run(args: argparse.Namespace) -> None:
     from kgrec.eval import positives
-    from kgrec.eval._runner import CompareOptions, compare, seeds_from
+    from kgrec.experiment import CompareOptions, ModelContext, compare, seeds_from
     from kgrec.graph import load_spec
-    from kgrec.models.hybrid import ModelContext
 
     torch.set_num_threads(args.threads)
     spec = load_spec(args.spec)
@@ -200,8 +199,7 @@ def run(args: argparse.Namespace) -> None:
 
 def _long(model, tasks, seed: int) -> pd.DataFrame:
     """Per-user values (long format) of ``model`` on ``tasks``."""
-    from kgrec.eval import evaluate
-    from kgrec.eval._metrics import default_metrics
+    from kgrec.eval import default_metrics, evaluate
 
     parts = []
     for task in tasks:
@@ -214,7 +212,7 @@ def _long(model, tasks, seed: int) -> pd.DataFrame:
 def _evaluate_raw(model, pos, protocol: str, seed: int) -> pd.DataFrame:
     """Per-user test values of a blended hybrid with the blend switched off (weight 0)."""
     from kgrec.eval import build_protocol, make_split
-    from kgrec.eval._runner import PROTOCOL_SPLITS
+    from kgrec.experiment import PROTOCOL_SPLITS
 
     w = model.blend_w_
     model.blend_w_ = 0.0
@@ -228,9 +226,9 @@ def _evaluate_raw(model, pos, protocol: str, seed: int) -> pd.DataFrame:
 def _evaluate_cold_maps(model, pos, seed: int, label: str) -> pd.DataFrame:
     """Cold-item protocol: the trained hybrid (EASE blend off) evaluated with each cold map,
     plus the per-seed choice between them on the cold validation items (see COLD_MAPS)."""
+    from kgrec.data import TRAIN
     from kgrec.eval import build_protocol, cold_items_task, make_split, parse_metric
-    from kgrec.eval._runner import validator
-    from kgrec.eval._splits import TRAIN
+    from kgrec.experiment import validator
 
     split = make_split(pos, "cold-item", seed=int(seed))
     proto = build_protocol(split)
@@ -259,7 +257,7 @@ def _evaluate_cold_maps(model, pos, seed: int, label: str) -> pd.DataFrame:
 
 
 def _figures(frame: pd.DataFrame, metric: str) -> dict[str, Any]:
-    from kgrec.eval._stats import bootstrap_ci
+    from kgrec.eval import bootstrap_ci
 
     sub = frame[frame.metric == metric]
     ci = bootstrap_ci(sub["value"].to_numpy(), n_boot=1000)
@@ -273,8 +271,8 @@ def _figures(frame: pd.DataFrame, metric: str) -> dict[str, Any]:
 
 
 def assemble(args: argparse.Namespace) -> None:
-    from kgrec.eval._report import environment
-    from kgrec.eval._stats import paired_test
+    from kgrec.eval import paired_test
+    from kgrec.experiment import environment
 
     work, out_path = _paths(args)
     # protocols without parts here (e.g. a fresh clone: parts are not committed) are kept as they

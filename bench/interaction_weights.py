@@ -37,10 +37,9 @@ def main() -> None:
 
     import torch
 
-    from kgrec.eval import build_protocol, evaluate, positives
-    from kgrec.eval._metrics import default_metrics
-    from kgrec.eval._runner import seeds_from
-    from kgrec.eval._splits import make_split
+    from kgrec.data import make_split
+    from kgrec.eval import build_protocol, default_metrics, evaluate, positives
+    from kgrec.experiment import seeds_from
     from kgrec.graph import load_spec
     from kgrec.models import MODELS
 

@@ -322,7 +322,7 @@ def exact_interleaved(
 
 
 def machine() -> dict[str, Any]:
-    from kgrec.eval._report import cpu_name
+    from kgrec.experiment import cpu_name
 
     return {
         "cores": os.cpu_count(),

@@ -39,13 +39,10 @@ import numpy as np
 import torch
 
 from kgrec._atomic import atomic_write_text
+from kgrec.data import make_split
 from kgrec.data.sources import kgat
-from kgrec.eval import positives
-from kgrec.eval._metrics import NDCG, Recall
-from kgrec.eval._protocol import build_protocol
-from kgrec.eval._rank import evaluate
-from kgrec.eval._runner import CompareOptions, make_model, sample_users, validator
-from kgrec.eval._splits import make_split
+from kgrec.eval import NDCG, Recall, build_protocol, evaluate, positives
+from kgrec.experiment import CompareOptions, make_model, sample_users, validator
 
 PUBLISHED = {
     "mf": {"Recall@20": 0.1300, "NDCG@20": 0.0678},

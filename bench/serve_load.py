@@ -441,7 +441,7 @@ async def main_async(args: argparse.Namespace, cmd_out: list[str]) -> dict:
         cost = await in_process_cost(str(args.spec), args.model,
                                make_requests(500, users, items, new_id, args.seed + 7),
                                args.in_process_repeats)  # fmt: skip
-    from kgrec.eval._report import cpu_name
+    from kgrec.experiment import cpu_name
 
     return {
         "health": health, "startup_s": round(startup, 2), "add_item_ms": round(add_ms, 1),

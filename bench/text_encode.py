@@ -43,7 +43,7 @@ ML_FIELDS = ("movie_title", "release_year", "class")
 
 
 def machine() -> dict:
-    from kgrec.eval._report import cpu_name
+    from kgrec.experiment import cpu_name
 
     return {
         "cores": os.cpu_count(),

@@ -46,8 +46,7 @@ DEMO = (
 
 
 def _long(score, tasks, seed: int) -> pd.DataFrame:
-    from kgrec.eval import evaluate
-    from kgrec.eval._metrics import default_metrics
+    from kgrec.eval import default_metrics, evaluate
 
     parts = []
     for task in tasks:
@@ -85,24 +84,23 @@ def _on_topic(vecs: np.ndarray, cold: np.ndarray, warm: np.ndarray, genres, k: i
 
 
 def run_seed(args: argparse.Namespace, seed: int, ctx, pos, ds) -> dict[str, Any]:
+    from kgrec.data import TRAIN
     from kgrec.eval import build_protocol, cold_items_task, make_split, parse_metric
-    from kgrec.eval._runner import validator
-    from kgrec.eval._splits import TRAIN
+    from kgrec.experiment import validator
     from kgrec.models import HybridConfig, HybridRecommender
     from kgrec.models.hybrid import ContentToCF, TextKNN
-    from kgrec.models.hybrid._context import hybrid_inputs, text_tower_inputs
 
     split = make_split(pos, "cold-item", seed=int(seed))
     proto = build_protocol(split)
     train = split.matrix(TRAIN)
     tasks = (*proto.tests, cold_items_task(split, "valid"))
     validate = validator(proto.valid, parse_metric("NDCG@20"))
-    from kgrec.eval._splits import COLD_TEST, WARM
+    from kgrec.data import COLD_TEST, WARM
 
     cold_test = np.flatnonzero(split.item_role == COLD_TEST)
     warm = np.flatnonzero(split.item_role == WARM)
     genres = _genres(ds, pos.items.ids)
-    inp = hybrid_inputs(ctx)
+    inp = ctx.hybrid_inputs()
     frames, meta = [], {"seed": seed, "modes": {}}
 
     # baselines
@@ -173,7 +171,7 @@ def run_seed(args: argparse.Namespace, seed: int, ctx, pos, ds) -> dict[str, Any
         label = f"hybrid+{mode}{args.tag}"
         model.config = c2
         t1 = time.perf_counter()
-        tower, data = text_tower_inputs(ctx, c2)
+        tower, data = ctx.text_tower_inputs(c2)
         prep = time.perf_counter() - t1
         model.set_text_tower(tower, data)
         r0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -234,7 +232,7 @@ def _item_titles(ds, ids) -> list[str]:
 
 
 def assemble() -> None:
-    from kgrec.eval._stats import bootstrap_ci, paired_test
+    from kgrec.eval import bootstrap_ci, paired_test
 
     frames = [pd.read_csv(p) for p in sorted(PARTS.glob("seed_*.csv.gz"))]
     metas = [json.loads(p.read_text()) for p in sorted(PARTS.glob("seed_*.json"))]
@@ -341,8 +339,8 @@ def main() -> None:
     PARTS.mkdir(parents=True, exist_ok=True)
     if not args.assemble_only:
         from kgrec.eval import positives
+        from kgrec.experiment import ModelContext
         from kgrec.graph import load_spec
-        from kgrec.models.hybrid import ModelContext
 
         spec = load_spec(SPEC)
         ds = spec.load_dataset()

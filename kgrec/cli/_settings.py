@@ -203,7 +203,7 @@ def settings_factory(settings: ModelSettings):
     """A comparison ``model_factory``: :func:`make_model`, then the settings applied."""
     import inspect
 
-    from kgrec.eval._runner import make_model
+    from kgrec.experiment import make_model
     from kgrec.models import MODELS
 
     def factory(name: str, seed: int, options, context=None):

@@ -53,8 +53,7 @@ def parse_split_files(values: tuple[str, ...]) -> dict[str, Path]:
 def load_split_files(files: dict[str, Path]):
     """A dataset from split files: KGAT/KGIN ``user item item ...`` lines (``.txt``) or RecBole
     atomic ``.inter`` files, the part of each file kept in the ``split`` column."""
-    from kgrec.data import Dataset
-    from kgrec.data._tables import Interactions
+    from kgrec.data import Dataset, Interactions
     from kgrec.data.sources import kgat
     from kgrec.data.sources._atomic import _read_inter
     from kgrec.errors import DataError
@@ -256,10 +255,16 @@ def compare(
     table.
     """
     from kgrec.cli import elapsed
-    from kgrec.eval import positives
-    from kgrec.eval._report import summary_table, write_report
-    from kgrec.eval._runner import CompareOptions, seeds_from
-    from kgrec.eval._runner import compare as run_compare
+    from kgrec.data import positives
+    from kgrec.experiment import (
+        CompareOptions,
+        ModelContext,
+        data_summary,
+        seeds_from,
+        summary_table,
+        write_report,
+    )
+    from kgrec.experiment import compare as run_compare
 
     t0 = time.perf_counter() - elapsed()  # the command's start, not this function's
     try:
@@ -293,8 +298,6 @@ def compare(
         text_finetune=text_finetune,
         init_text_from=init_text_from,
     )
-    from kgrec.models.hybrid import ModelContext
-
     files = parse_split_files(split_files)
     if files and protocol != "given":
         raise SpecError("--split-files needs --protocol given", key="split-files")
@@ -313,8 +316,6 @@ def compare(
     if say:
         say(f"{label}: {len(pos):,} positives, {len(pos.users):,} users, {len(pos.items):,} items")
     from functools import partial
-
-    from kgrec.eval._data import data_summary
 
     data = data_summary(ds, pos, min_rating=mr)
     if say:

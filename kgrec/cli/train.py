@@ -113,10 +113,15 @@ def train(
     from kgrec.cli import elapsed
     from kgrec.cli._settings import settings_factory
     from kgrec.cli.compare import load_settings, load_target_spec
-    from kgrec.eval import build_protocol, evaluate, make_split, parse_metric, positives
-    from kgrec.eval._metrics import default_metrics
-    from kgrec.eval._runner import PROTOCOL_SPLITS, CompareOptions, model_weights, validator
-    from kgrec.models.hybrid import ModelContext
+    from kgrec.data import Split, make_split, positives
+    from kgrec.eval import build_protocol, parse_metric
+    from kgrec.experiment import (
+        PROTOCOL_SPLITS,
+        CompareOptions,
+        ModelContext,
+        fit_and_evaluate,
+        validator,
+    )
     from kgrec.train import TrainingOptions
 
     t0 = time.perf_counter() - elapsed()
@@ -136,8 +141,6 @@ def train(
     split = make_split(pos, PROTOCOL_SPLITS[protocol], seed=seed)
     split_path = out / "split.npz"
     if resume and split_path.is_file():
-        from kgrec.eval import Split
-
         old = Split.load(split_path)
         if old.protocol != split.protocol or old.seed != seed or (old.part != split.part).any():
             raise SpecError(
@@ -162,6 +165,8 @@ def train(
     validate = (
         validator(proto.valid, parse_metric(options.primary)) if len(proto.valid.users) else None
     )
+    # the one fit + evaluate step of every run; under torchrun only rank 0 evaluates
+    tasks = proto.tests if main_rank else []
     if progress:
         from kgrec.train import epoch_reporter
 
@@ -169,15 +174,12 @@ def train(
             click.echo(f"[{time.perf_counter() - t0:6.1f}s] {r.line(model_name)}", err=True)
 
         with epoch_reporter(line):
-            model.fit(split.train_matrix(model_weights(model)), validate=validate)
+            fe = fit_and_evaluate(model, split, tasks, options.metrics, validate=validate)
     else:
-        model.fit(split.train_matrix(model_weights(model)), validate=validate)
+        fe = fit_and_evaluate(model, split, tasks, options.metrics, validate=validate)
     if not main_rank:
         return
-    metrics = default_metrics(options.ks)
-    results = {}
-    for task in proto.tests:
-        results[task.name] = evaluate(model.score, task, metrics).mean()
+    results = {r.task: r.mean() for r in fe.results}
     model.save(out / "model")
     report = {
         "data": label,
@@ -192,7 +194,7 @@ def train(
     if result is not None:
         report["training"] = result.to_dict()
     from kgrec._atomic import atomic_write_text
-    from kgrec.eval._report_sections import strict_json
+    from kgrec.experiment import strict_json
 
     # strict JSON (a run without validation has no best value: null, not -Infinity)
     atomic_write_text(

@@ -1,4 +1,4 @@
-"""Typed, validated data: vocabularies, tables, readers and the dataset registry.
+"""Typed, validated data: vocabularies, tables, readers, the dataset registry, positives and splits.
 
 Names load lazily (PEP 562): ``from kgrec.data import Vocabulary`` does not import pandas, so a
 saved index or model loads without the dataframe stack.
@@ -19,6 +19,16 @@ if TYPE_CHECKING:
         read_jsonl,
         read_parquet,
         read_table,
+    )
+    from kgrec.data._positives import PART_NAMES, TEST, TRAIN, VALID, Positives, positives
+    from kgrec.data._split import COLD_TEST, COLD_VALID, PROTOCOLS, WARM, Split, split_frame
+    from kgrec.data._splits import (
+        cold_item_split,
+        cold_user_split,
+        make_split,
+        random_split,
+        recbole_split_counts,
+        temporal_split,
     )
     from kgrec.data._tables import AttributeTable, Interactions, Links, Triples
     from kgrec.data._vocab import Vocabulary
@@ -45,6 +55,24 @@ _WHERE = {
     "Links": "_tables",
     "Triples": "_tables",
     "Vocabulary": "_vocab",
+    "PART_NAMES": "_positives",
+    "TEST": "_positives",
+    "TRAIN": "_positives",
+    "VALID": "_positives",
+    "Positives": "_positives",
+    "positives": "_positives",
+    "COLD_TEST": "_split",
+    "COLD_VALID": "_split",
+    "PROTOCOLS": "_split",
+    "WARM": "_split",
+    "Split": "_split",
+    "split_frame": "_split",
+    "cold_item_split": "_splits",
+    "cold_user_split": "_splits",
+    "make_split": "_splits",
+    "random_split": "_splits",
+    "recbole_split_counts": "_splits",
+    "temporal_split": "_splits",
     "DATASETS": "sources",
     "DatasetSource": "sources",
     "get_source": "sources",
@@ -53,25 +81,43 @@ _WHERE = {
 }
 
 __all__ = [
+    "COLD_TEST",
+    "COLD_VALID",
     "DATASETS",
+    "PART_NAMES",
+    "PROTOCOLS",
+    "TEST",
+    "TRAIN",
+    "VALID",
+    "WARM",
     "AttributeTable",
     "Dataset",
     "DatasetSource",
     "DatasetSummary",
     "Interactions",
     "Links",
+    "Positives",
     "RawTable",
+    "Split",
     "Triples",
     "Vocabulary",
+    "cold_item_split",
+    "cold_user_split",
     "get_source",
     "kgrec_home",
     "load_atomic_dir",
     "load_dataset",
+    "make_split",
+    "positives",
+    "random_split",
     "read_atomic",
     "read_delimited",
     "read_jsonl",
     "read_parquet",
     "read_table",
+    "recbole_split_counts",
+    "split_frame",
+    "temporal_split",
 ]
 
 

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from kgrec.eval._positives import TEST, TRAIN, VALID
+from kgrec.data._positives import TEST, TRAIN, VALID
+from kgrec.data._split import COLD_TEST, COLD_VALID, WARM, Split
 from kgrec.eval._rank import RankingTask
-from kgrec.eval._split import COLD_TEST, COLD_VALID, WARM, Split
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,14 @@
 """Recommenders: the base contract, the CF baselines and the KG + text hybrid, with an explicit short-name registry."""
 
-from kgrec.models._base import ModelConfig, Recommender, Validator, as_csr, csr_to_torch, fold_in
+from kgrec.models._base import (
+    ContextFactory,
+    ModelConfig,
+    Recommender,
+    Validator,
+    as_csr,
+    csr_to_torch,
+    fold_in,
+)
 from kgrec.models.cf import (
     EASE,
     MFBPR,
@@ -41,6 +49,7 @@ __all__ = [
     "MFBPR",
     "MODELS",
     "ContentToCF",
+    "ContextFactory",
     "EASEConfig",
     "HybridConfig",
     "HybridRecommender",

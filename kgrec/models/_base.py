@@ -17,7 +17,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Protocol, Self, runtime_checkable
 
 import numpy as np
 import scipy.sparse as sp
@@ -164,7 +164,7 @@ class Recommender(ABC):
         exclude_seen: bool = True,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` item indices and scores per user, the history items excluded by default."""
-        from kgrec.eval._rank import topk_masked
+        from kgrec._topk import topk_masked
 
         users = np.asarray(users, dtype=np.int64)
         h = self.train_[users] if history is None else sp.csr_matrix(history)
@@ -327,6 +327,19 @@ class LearnedVectorsMixin:
     def item_vectors(self) -> torch.Tensor | None:
         self._check_fitted()
         return torch.from_numpy(self.item_vecs_)
+
+
+@runtime_checkable
+class ContextFactory(Protocol):
+    """A recommender class built from an :class:`~kgrec.models.hybrid.InputSource` (side
+    information assembled above the models: KG links, text vectors) instead of from settings
+    alone: the hybrid and the content-only cold-start baselines. The runner and the CLI build
+    such a class with ``klass.from_context(context, options=..., config=...)``."""
+
+    @classmethod
+    def from_context(cls, context: Any, /, **kwargs: Any) -> Recommender:
+        """A model with its inputs from ``context`` (``None``: without side information)."""
+        ...
 
 
 #: largest user / item counts a saved model may claim (checked before anything is allocated)

@@ -142,7 +142,7 @@ class ContentModel(CatalogIdsMixin):
         graph (``load_or_build``: cached) and text fields (embeddings cached on disk)."""
         import scipy.sparse as sp
 
-        from kgrec.eval import positives
+        from kgrec.data import positives
         from kgrec.graph import cache_key, load_or_build, load_spec
         from kgrec.text import texts_from_spec
 

@@ -103,7 +103,7 @@ class HybridAdapter(VectorTableMixin):
     @classmethod
     def from_dir(cls, path: str | Path, spec: Any, **kw: Any) -> HybridAdapter:
         """Load ``path/model`` (a saved hybrid) with the vocabularies of ``path/split.json``."""
-        from kgrec.eval import Split
+        from kgrec.data import Split
         from kgrec.models import Recommender
 
         path = Path(path)

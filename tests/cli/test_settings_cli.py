@@ -11,7 +11,7 @@ from kgrec.cli import cli
 from kgrec.cli._settings import ModelSettings, model_classes, settings_factory
 from kgrec.cli.models import MODEL_HELP
 from kgrec.errors import SpecError
-from kgrec.eval._runner import CompareOptions
+from kgrec.experiment import CompareOptions
 from kgrec.models import MODELS
 from tests.cli.test_compare_cli import _write_atomic
 

@@ -9,14 +9,10 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from kgrec.data import load_dataset
+from kgrec.data import TEST, TRAIN, VALID, load_dataset, make_split
 from kgrec.data.sources import kgat
 from kgrec.errors import DataError
-from kgrec.eval import positives
-from kgrec.eval._positives import TEST, TRAIN, VALID
-from kgrec.eval._protocol import build_protocol
-from kgrec.eval._rank import break_ties, topk_masked
-from kgrec.eval._splits import make_split
+from kgrec.eval import break_ties, build_protocol, positives, topk_masked
 from kgrec.testing import write_kgat_like
 
 

@@ -32,7 +32,7 @@ def test_counts_match_recbole(pos):
 @pytest.mark.slow
 @pytest.mark.parametrize(("model", "recbole"), [("itemknn", 0.2336), ("mf", 0.2244)])
 def test_ndcg20_within_7pct_of_recbole(pos, model, recbole):
-    from kgrec.eval._runner import CompareOptions, compare
+    from kgrec.experiment import CompareOptions, compare
 
     comp = compare(pos, CompareOptions(models=(model,), seeds=(2020,), n_boot=100))
     s = comp.summary()

@@ -69,9 +69,9 @@ def test_bad_choice_names_the_key(tmp_path):
 def test_count_is_a_weight_the_models_can_use(tmp_path):
     """Counted repeats reach the split as weights; a model whose config says weights="count"
     (or "log") trains on them, the others stay binary, and data without weights is an error."""
+    from kgrec.data import make_split
     from kgrec.eval import positives
-    from kgrec.eval._runner import model_weights
-    from kgrec.eval._splits import make_split
+    from kgrec.experiment import model_weights
     from kgrec.models.cf.pop import PopConfig, Popularity
 
     pos = positives(_spec(tmp_path, "count").load_dataset())

@@ -206,7 +206,7 @@ def test_inputs_must_match_training_matrix(data):
 
 
 def test_make_model_without_context_is_id_only():
-    from kgrec.eval._runner import CompareOptions, make_model
+    from kgrec.experiment import CompareOptions, make_model
 
     m = make_model("hybrid", 5, CompareOptions(models=("hybrid",), epochs=3))
     assert isinstance(m, HybridRecommender) and m.inputs is None

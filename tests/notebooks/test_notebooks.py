@@ -313,8 +313,8 @@ def test_03_every_model_ranks_warm_and_cold_items(nb03):
 
 
 def test_03_neighbours_of_held_out_items_are_known_items_with_titles(nb03, ml100k):
+    from kgrec.data import TRAIN
     from kgrec.eval import make_split, positives
-    from kgrec.eval._positives import TRAIN
 
     r = results(nb03)
     pos = positives(ml100k, min_rating=4)

@@ -14,11 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kgrec.eval import positives
-from kgrec.eval._metrics import NDCG, Recall
-from kgrec.eval._protocol import build_protocol
-from kgrec.eval._rank import evaluate
-from kgrec.eval._splits import make_split
+from kgrec.data import make_split
+from kgrec.eval import NDCG, Recall, build_protocol, evaluate, positives
 from kgrec.testing import kgat_like_lists
 
 VEC_ATOL = 1e-4

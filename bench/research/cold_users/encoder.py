@@ -46,14 +46,12 @@ def main() -> None:
     p.add_argument("--variants", default=",".join(VARIANTS))
     args = p.parse_args()
     torch.set_num_threads(1)
-    from kgrec.eval import positives
-    from kgrec.eval._metrics import parse_metric
+    from kgrec.data import make_split
+    from kgrec.eval import parse_metric, positives
     from kgrec.eval._protocol import build_protocol, cold_users_tasks
-    from kgrec.eval._runner import validator
-    from kgrec.eval._splits import make_split
+    from kgrec.experiment import ModelContext, validator
     from kgrec.graph import load_spec
     from kgrec.models import HybridRecommender
-    from kgrec.models.hybrid import ModelContext
     from kgrec.models.hybrid._user_encoder import UserEncoderConfig
     from kgrec.models.hybrid._users import NewUserConfig, NewUserModel, ValidTask
 

@@ -9,10 +9,8 @@ import scipy.sparse as sp
 import torch
 
 torch.set_num_threads(1)
-from kgrec.eval import positives
-from kgrec.eval._metrics import parse_metric
-from kgrec.eval._rank import RankingTask, evaluate
-from kgrec.eval._splits import COLD_VALID, VALID, make_split
+from kgrec.data import COLD_VALID, VALID, make_split
+from kgrec.eval import RankingTask, evaluate, parse_metric, positives
 from kgrec.graph import load_or_build, load_spec
 from kgrec.models.hybrid._inputs import links_from_graph
 
@@ -170,8 +168,8 @@ for q in (0.02, 0.05, 0.1, 0.2, 0.4):
         )
 f = dlae(0.1, 100.0, use_attr=False)
 print("dlae no-attr q=0.1", " ".join(f"{k}:{ev(f, k).mean():.4f}" for k in ks))
-from kgrec.eval._protocol import build_protocol
-from kgrec.eval._runner import validator
+from kgrec.eval import build_protocol
+from kgrec.experiment import validator
 from kgrec.models import MFBPR
 
 proto = build_protocol(split)

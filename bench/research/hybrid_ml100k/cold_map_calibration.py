@@ -29,6 +29,7 @@ EXAMPLES = ("258", "79", "168", "423")  # Contact, The Fugitive, Monty Python...
 
 
 def main(seed: int = 2020) -> None:
+    from kgrec.data import TRAIN
     from kgrec.eval import (
         build_protocol,
         cold_items_task,
@@ -37,11 +38,9 @@ def main(seed: int = 2020) -> None:
         parse_metric,
         positives,
     )
-    from kgrec.eval._runner import validator
-    from kgrec.eval._splits import TRAIN
+    from kgrec.experiment import ModelContext, validator
     from kgrec.graph import load_spec
     from kgrec.models import HybridConfig, HybridRecommender
-    from kgrec.models.hybrid import ModelContext
     from kgrec.serve._content import title_map
 
     torch.set_num_threads(2)

@@ -1,7 +1,8 @@
 """The KG + text hybrid: relational side encoder, gated text fusion, LightGCN propagation, and the
 :class:`HybridRecommender` wrapper trained with :func:`kgrec.train.train_loop`; plus the
 content-only cold-start baselines it is measured against (:class:`TextKNN`, :class:`KGKNN`,
-:class:`ContentToCF`). Inputs come from a :class:`ModelContext` (dataset, positives, graph spec)."""
+:class:`ContentToCF`). Inputs come from an :class:`InputSource` (the layer above:
+:class:`kgrec.experiment.ModelContext`, which builds the graph and the text vectors)."""
 
 from kgrec.models.hybrid._coldstart import (
     KGKNN,
@@ -11,7 +12,7 @@ from kgrec.models.hybrid._coldstart import (
     TextKNN,
     TextKNNConfig,
 )
-from kgrec.models.hybrid._context import ModelContext, hybrid_from_context
+from kgrec.models.hybrid._context import InputSource, hybrid_from_context
 from kgrec.models.hybrid._inputs import HybridInputs, SideLinks, inputs_from_graph, links_from_graph
 from kgrec.models.hybrid._modules import (
     GatedFusion,
@@ -21,6 +22,7 @@ from kgrec.models.hybrid._modules import (
     UserBatch,
 )
 from kgrec.models.hybrid._recommender import HybridConfig, HybridRecommender, UserBatchSampler
+from kgrec.models.hybrid._users import user_profile
 
 __all__ = [
     "KGKNN",
@@ -31,9 +33,9 @@ __all__ = [
     "HybridInputs",
     "HybridModule",
     "HybridRecommender",
+    "InputSource",
     "KGKNNConfig",
     "LossWeights",
-    "ModelContext",
     "RelationalSideEncoder",
     "SideLinks",
     "TextKNN",
@@ -43,4 +45,5 @@ __all__ = [
     "hybrid_from_context",
     "inputs_from_graph",
     "links_from_graph",
+    "user_profile",
 ]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from kgrec.eval._data import data_table
+from kgrec.experiment._data import data_table
 
 STOP_REASONS = {
     "patience": "early stopping (patience {patience})",

@@ -1,6 +1,6 @@
 """The :class:`Split` of positive interactions (part codes, cold roles, reveal order, the
 vocabularies) and its persistence: ``.npz`` arrays without pickle and a JSON sidecar, reloaded
-exactly. The protocols that make splits are in :mod:`kgrec.eval._splits`.
+exactly. The protocols that make splits are in :mod:`kgrec.data._splits`.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import pandas as pd
 import scipy.sparse as sp
 
 from kgrec._atomic import atomic_path, atomic_write_text
-from kgrec.data import Vocabulary
+from kgrec.data._positives import PART_NAMES, TRAIN, Positives
 from kgrec.data._tables import WEIGHT_MODES
+from kgrec.data._vocab import Vocabulary
 from kgrec.errors import DataError
-from kgrec.eval._positives import PART_NAMES, TRAIN, Positives
 
 #: item_role / user_role codes
 WARM, COLD_VALID, COLD_TEST = 0, 1, 2

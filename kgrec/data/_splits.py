@@ -36,9 +36,9 @@ from typing import Any
 
 import numpy as np
 
+from kgrec.data._positives import PART_NAMES, TEST, TRAIN, VALID, Positives
+from kgrec.data._split import COLD_TEST, COLD_VALID, WARM, Split
 from kgrec.errors import DataError
-from kgrec.eval._positives import PART_NAMES, TEST, TRAIN, VALID, Positives
-from kgrec.eval._split import COLD_TEST, COLD_VALID, WARM, Split
 
 
 def recbole_split_counts(n: np.ndarray, ratios: Sequence[float]) -> np.ndarray:

@@ -13,9 +13,15 @@ import torch
 from torch import nn
 
 from kgrec.eval import positives
-from kgrec.eval._data import data_summary
-from kgrec.eval._report import to_json, to_markdown, write_report
-from kgrec.eval._runner import CompareOptions, compare, make_model
+from kgrec.experiment import (
+    CompareOptions,
+    compare,
+    data_summary,
+    make_model,
+    to_json,
+    to_markdown,
+    write_report,
+)
 from kgrec.models import Popularity
 from kgrec.testing import synthetic_dataset, synthetic_matrix
 from kgrec.train import FitCache, TrainingOptions, train_loop

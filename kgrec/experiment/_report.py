@@ -12,8 +12,8 @@ from typing import Any
 import pandas as pd
 
 from kgrec._atomic import atomic_path, atomic_write_text
-from kgrec.eval._report_sections import data_lines, fit_lines, strict_json
-from kgrec.eval._runner import Comparison, metric_order
+from kgrec.experiment._report_sections import data_lines, fit_lines, strict_json
+from kgrec.experiment._runner import Comparison, metric_order
 
 MASKING_NOTE = (
     "Full ranking over every candidate item; each user's training items (and at test time "

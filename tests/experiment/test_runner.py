@@ -9,8 +9,7 @@ import pytest
 
 from kgrec.errors import SpecError
 from kgrec.eval import positives
-from kgrec.eval._report import plot, to_markdown, write_report
-from kgrec.eval._runner import CompareOptions, compare, seeds_from
+from kgrec.experiment import CompareOptions, compare, plot, seeds_from, to_markdown, write_report
 from kgrec.testing import synthetic_dataset
 
 
@@ -96,3 +95,20 @@ def test_options_validation():
     with pytest.raises(SpecError, match="seeds"):
         seeds_from(0)
     assert seeds_from(3) == (2020, 2021, 2022)
+
+
+def test_fit_and_evaluate_is_the_runners_step(comp, pos):
+    """One model fitted and evaluated alone gives the comparison's per-user values."""
+    from kgrec.data import make_split
+    from kgrec.eval import build_protocol
+    from kgrec.experiment import fit_and_evaluate, make_model
+
+    opts = comp.options
+    proto = build_protocol(make_split(pos, "random", seed=1))
+    fe = fit_and_evaluate(make_model("itemknn", 1, opts), proto.split, proto.tests, opts.metrics)
+    assert fe.fit_s >= 0 and fe.eval_s >= 0 and not fe.reused
+    assert [r.task for r in fe.results] == [t.name for t in proto.tests]
+    ours = fe.results[0].per_user.set_index("user")["NDCG@20"]
+    theirs = comp.per_user.query("seed == 1 and model == 'itemknn' and metric == 'NDCG@20'")
+    assert len(ours) == len(theirs)
+    np.testing.assert_allclose(ours.loc[theirs["user"]].to_numpy(), theirs["value"].to_numpy())

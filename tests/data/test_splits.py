@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from kgrec.data import COLD_TEST, COLD_VALID, TEST, TRAIN, VALID, WARM
 from kgrec.errors import DataError
 from kgrec.eval import (
     Split,
@@ -21,8 +22,6 @@ from kgrec.eval import (
     split_frame,
     temporal_split,
 )
-from kgrec.eval._positives import TEST, TRAIN, VALID
-from kgrec.eval._split import COLD_TEST, COLD_VALID, WARM
 from kgrec.testing import synthetic_dataset
 
 

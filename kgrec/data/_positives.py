@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from kgrec.data import Dataset, Vocabulary
+from kgrec.data._dataset import Dataset
+from kgrec.data._vocab import Vocabulary
 from kgrec.errors import DataError
 
 #: split part codes

@@ -22,8 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kgrec.data import Dataset
-from kgrec.eval._positives import Positives
+from kgrec.data import Dataset, Positives
 
 
 def data_summary(
