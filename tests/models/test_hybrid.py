@@ -313,15 +313,14 @@ def test_ridge_cold_map_embeds_new_items(data, tmp_path):
 def test_cold_map_calibration_undoes_ridge_shrinkage():
     """A strong ridge shrinks predictions for unseen rows toward their mean; the out-of-fold
     calibration scales them back to the spread of the targets."""
-    from kgrec.models.hybrid._recommender import _ridge
+    from kgrec.models.hybrid._cold_map import calibration, ridge
 
     rng = np.random.default_rng(0)
     x = np.hstack([rng.normal(size=(400, 30)), np.ones((400, 1))])
     y = x[:, :30] @ rng.normal(size=(30, 8)) + 3.0
     seen, unseen = slice(0, 300), slice(300, 400)
-    model = make_hybrid(None, cold_ridge=200.0)
-    w = _ridge(x[seen], y[seen], 200.0)
-    alpha, offset = model._calibration(x[seen], y[seen])
+    w = ridge(x[seen], y[seen], 200.0)
+    alpha, offset = calibration(x[seen], y[seen], 200.0, seed=0)
     assert alpha > 1.0
 
     def spread(v):
@@ -356,3 +355,22 @@ def test_cold_scale_is_chosen_on_validation_and_kept(data, tmp_path):
     loaded = Recommender.load(model.save(tmp_path / "m"))
     assert loaded.cold_scale_ == 0.5
     np.testing.assert_allclose(loaded.embed_items(inp.item_text[cold], links), emb, atol=1e-6)
+
+
+def test_ridge_cold_map_module_matches_the_hybrids_cold_vectors(data):
+    """The extracted cold map (kgrec.models.hybrid._cold_map) is what the hybrid uses: fitting it
+    on the hybrid's warm vectors reproduces the hybrid's cold-item vectors."""
+    from kgrec.models.hybrid._cold_map import RidgeColdMap
+
+    inp = synthetic_inputs()
+    cold = np.array([0, 1, 2])
+    m = without_items(data, cold)
+    model = make_hybrid(inp, cold_map="ridge").fit(m)
+    x = model._cold_features()
+    warm = np.asarray(m.sum(0)).ravel() > 0
+    ref = RidgeColdMap(model.config.cold_ridge, model.config.cold_calibrate, model.options.seed)
+    ref.fit(x[warm], model.item_vecs_[warm])
+    np.testing.assert_allclose(ref.w, model.cold_w_, atol=1e-6)
+    np.testing.assert_allclose(
+        model.cold_scale_ * ref.map(x[cold]), model.item_vecs_[cold], atol=1e-5
+    )

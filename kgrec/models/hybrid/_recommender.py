@@ -35,6 +35,8 @@ from kgrec.models._base import (
     Validator,
     csr_to_torch,
 )
+from kgrec.models.hybrid import _cold_map as cold_map
+from kgrec.models.hybrid._cold_map import ridge as _ridge  # noqa: F401  (kgrec.models.hybrid._fitting)
 from kgrec.models.hybrid._inputs import HybridInputs, SideLinks
 from kgrec.models.hybrid._modules import HybridModule, LossWeights, UserBatch
 from kgrec.models.hybrid._text_tower import TextTowerMixin
@@ -192,13 +194,6 @@ class HybridConfig(ModelConfig):
             tau=self.tau,
             reg=self.reg,
         )
-
-
-def _ridge(x: np.ndarray, y: np.ndarray, lam: float) -> np.ndarray:
-    """``argmin_w |x w - y|^2 + lam |w|^2``, in primal or dual form, whichever is smaller."""
-    if x.shape[1] <= len(x):  # primal: (d x d) system
-        return np.linalg.solve(x.T @ x + lam * np.eye(x.shape[1]), x.T @ y)
-    return x.T @ np.linalg.solve(x @ x.T + lam * np.eye(len(x)), y)  # dual: (n x n)
 
 
 def _zscore(s: torch.Tensor) -> torch.Tensor:
@@ -464,16 +459,9 @@ class HybridRecommender(TextTowerMixin, NewUserMixin, LearnedVectorsMixin, Recom
         return blend
 
     def _content_features(self, text: np.ndarray | None, bags: np.ndarray | None) -> np.ndarray:
-        parts = []
-        if text is not None and self.config.text:
-            t = np.asarray(text, np.float64)
-            n = np.linalg.norm(t, axis=1, keepdims=True)
-            parts.append(np.divide(t, n, out=np.zeros_like(t), where=n > 0))
-        if bags is not None and self.config.kg:
-            parts.append(np.asarray(bags, np.float64))
-        if not parts:
-            raise KgrecError("cold_map='ridge' needs text or KG inputs")
-        return np.concatenate([*parts, np.ones((parts[0].shape[0], 1))], 1)
+        return cold_map.content_features(
+            text if self.config.text else None, bags if self.config.kg else None
+        )
 
     def _cold_features(self) -> np.ndarray:
         """The cold map's input per item: normalised text and the IDF entity bag (sets ``idf_``)."""
@@ -483,36 +471,31 @@ class HybridRecommender(TextTowerMixin, NewUserMixin, LearnedVectorsMixin, Recom
         bags = None
         self.idf_ = None
         if inp.item_links is not None and self.config.kg:
-            m = sp.csr_matrix(sum(inp.item_links.matrices), dtype=np.float32)
-            m.data[:] = 1.0
-            df = np.asarray(m.sum(0)).ravel()
-            self.idf_ = (np.log((1 + m.shape[0]) / (1 + df)) + 1.0).astype(np.float32)
+            self.idf_ = cold_map.link_idf(inp.item_links.matrices)
             bags = link_features(inp)
         return self._content_features(inp.item_text, bags)
 
     def _fit_cold_map(self, train: sp.csr_matrix, validate: Validator | None = None) -> None:
-        """Ridge from content features to the trained vectors of warm items (primal or dual form,
-        whichever system is smaller); items without training interactions get the mapped vector,
-        scaled by :attr:`cold_scale_` (chosen on ``validate`` when given, see
-        :meth:`_choose_cold_scale`)."""
+        """Ridge from content features to the trained vectors of warm items
+        (:class:`~kgrec.models.hybrid._cold_map.RidgeColdMap`); items without training
+        interactions get the mapped vector, scaled by :attr:`cold_scale_` (chosen on
+        ``validate`` when given, see :meth:`_choose_cold_scale`)."""
         x = self._cold_features()
         warm = np.asarray(train.sum(0)).ravel() > 0
-        xw, y = x[warm], self.item_vecs_[warm].astype(np.float64)
-        w = _ridge(xw, y, self.config.cold_ridge)
-        if self.config.cold_calibrate:
-            alpha, offset = self._calibration(xw, y)
-            w *= alpha
-            w[-1] += offset  # the last feature is the constant 1
-        self.cold_w_ = w.astype(np.float32)
+        c = self.config
+        cmap = cold_map.RidgeColdMap(c.cold_ridge, c.cold_calibrate, self.options.seed)
+        cmap.fit(x[warm], self.item_vecs_[warm])
+        if cmap.alpha is not None and getattr(self, "fit_log_", None) is not None:
+            self.fit_log_.settings["cold_calibration_alpha"] = round(cmap.alpha, 4)
+        self.cold_w_ = cmap.w
         cold = np.flatnonzero(~warm)
         self.cold_scale_ = 1.0
         if len(cold):
-            v = x[cold] @ self.cold_w_
-            v /= np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+            v = cmap.map(x[cold])
             self.item_vecs_ = self.item_vecs_.copy()
-            self.item_vecs_[cold] = v.astype(np.float32)
+            self.item_vecs_[cold] = v
             if validate is not None:
-                self._choose_cold_scale(cold, v.astype(np.float32), validate)
+                self._choose_cold_scale(cold, v, validate)
         log.info("cold map fitted on %d warm items; %d items mapped", int(warm.sum()), len(cold))
 
     def _choose_cold_scale(self, cold: np.ndarray, v: np.ndarray, validate: Validator) -> None:
@@ -523,41 +506,16 @@ class HybridRecommender(TextTowerMixin, NewUserMixin, LearnedVectorsMixin, Recom
         relevant (a short vector keeps them out of top lists), while a new item of average appeal
         should compete at full length. Directions, hence cosine neighbours and the ranking among
         content-only items, do not change."""
-        curve = {}
-        for g in (0.25, 0.5, 0.75, 1.0):
+
+        def at(g: float) -> float:
             self.item_vecs_[cold] = g * v
-            curve[g] = float(validate(self))
-        self.cold_scale_ = max(curve, key=lambda g: (curve[g], g))
+            return float(validate(self))
+
+        self.cold_scale_, curve = cold_map.choose_scale(at)
         self.item_vecs_[cold] = self.cold_scale_ * v
         self.cold_scale_curve_ = curve
         self._log_choice("cold_scale", curve, self.cold_scale_, "highest; ties: the larger")
         log.info("cold scale %.2f (validation %s)", self.cold_scale_, curve)
-
-    def _calibration(
-        self, xw: np.ndarray, y: np.ndarray, folds: int = 5
-    ) -> tuple[float, np.ndarray]:
-        """``(alpha, offset)`` with ``mapped = alpha * ridge + offset``: ridge predictions of
-        unseen items shrink toward their mean, where the learned vectors of rare items also sit,
-        so a mapped item's nearest known items are rare ones. Out-of-fold predictions on the warm
-        items measure the shrinkage: ``alpha`` restores their spread to that of the learned
-        vectors, ``offset`` moves their mean onto the learned mean."""
-        n = len(xw)
-        if n < 2 * folds:
-            return 1.0, np.zeros(y.shape[1])
-        order = np.random.default_rng(self.options.seed).permutation(n)
-        oof = np.empty_like(y)
-        for part in np.array_split(order, folds):
-            rest = np.setdiff1d(order, part)
-            oof[part] = xw[part] @ _ridge(xw[rest], y[rest], self.config.cold_ridge)
-        mu_y, mu_p = y.mean(0), oof.mean(0)
-        spread_p = float(((oof - mu_p) ** 2).sum(1).mean())
-        if spread_p <= 0:
-            return 1.0, np.zeros(y.shape[1])
-        alpha = float(np.sqrt(((y - mu_y) ** 2).sum(1).mean() / spread_p))
-        if getattr(self, "fit_log_", None) is not None:
-            self.fit_log_.settings["cold_calibration_alpha"] = round(alpha, 4)
-        log.info("cold map calibration: alpha %.3f (%d folds)", alpha, folds)
-        return alpha, mu_y - alpha * mu_p
 
     def _fit_blend(self, train: sp.csr_matrix, validate: Validator | None) -> None:
         """The blend weight with the best validation value (0.5 without a validation callback);
@@ -666,28 +624,16 @@ class HybridRecommender(TextTowerMixin, NewUserMixin, LearnedVectorsMixin, Recom
             d = self.module_.fusion.proj.in_features if self.module_.fusion.proj else 0
             text = np.zeros((n, d)) if d else None
         x = self._content_features(text, bags)
-        v = x @ self.cold_w_
-        v *= getattr(self, "cold_scale_", 1.0) / np.maximum(
-            np.linalg.norm(v, axis=1, keepdims=True), 1e-12
-        )
+        v = cold_map.unit_rows(x @ self.cold_w_) * getattr(self, "cold_scale_", 1.0)
         return v.astype(np.float32)
 
     def _new_bags(
         self, n: int, links: Sequence[Sequence[tuple[str, str]]] | None
     ) -> np.ndarray | None:
         """IDF-weighted, L2-normalised entity bags of new items (as the cold map's features)."""
-        bags = None
-        if self.idf_ is not None and self.item_links_ is not None:
-            ent = {str(e): k for k, e in enumerate(self.item_links_.entities)}
-            bags = np.zeros((n, len(ent)), np.float64)
-            for i, pairs in enumerate(links or [()] * n):
-                for _, e in pairs:
-                    if str(e) in ent:
-                        bags[i, ent[str(e)]] = 1.0
-            bags *= self.idf_
-            nb = np.linalg.norm(bags, axis=1, keepdims=True)
-            bags = np.divide(bags, nb, out=np.zeros_like(bags), where=nb > 0)
-        return bags
+        if self.idf_ is None or self.item_links_ is None:
+            return None
+        return cold_map.entity_bags(self.idf_, self.item_links_.entities, links or [()] * n)
 
     # ------------------------------------------------------------------ persistence
     def _state(self) -> dict[str, np.ndarray]:
