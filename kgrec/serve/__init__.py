@@ -19,15 +19,15 @@ from kgrec.serve._protocol import (
     NewItem,
     read_item_file,
 )
-from kgrec.serve._retriever import (
+from kgrec.serve._results import (
     AddedItem,
     DuplicateIdError,
     Hit,
     NeighborsResult,
     RecommendResult,
-    Retriever,
     check_k,
 )
+from kgrec.serve._retriever import Retriever
 
 __all__ = [
     "MAX_HISTORY",

@@ -37,7 +37,8 @@ from kgrec.serve._guards import (
 )
 from kgrec.serve._journal import JournalError
 from kgrec.serve._protocol import NewItem
-from kgrec.serve._retriever import DuplicateIdError, Retriever
+from kgrec.serve._results import DuplicateIdError
+from kgrec.serve._retriever import Retriever
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from kgrec.serve._retriever import QueryPlan, Retriever, Search
+from kgrec.serve._results import QueryPlan, Search
+from kgrec.serve._retriever import Retriever
 
 log = logging.getLogger(__name__)
 

@@ -18,125 +18,31 @@ built from a :class:`~kgrec.serve.ColdStartModel`'s vectors.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from kgrec._atomic import atomic_dir
 from kgrec.errors import DataError, UnknownIdError
 from kgrec.index import IndexConfig, VectorIndex
 from kgrec.serve._journal import EventRecord, ItemRecord, Journal
-from kgrec.serve._protocol import MAX_HISTORY, MAX_K, MAX_TEXT_CHARS, ColdStartModel, NewItem
+from kgrec.serve._protocol import MAX_HISTORY, MAX_TEXT_CHARS, ColdStartModel, NewItem
+from kgrec.serve._results import (
+    AddedItem,
+    DuplicateIdError,
+    Hit,
+    NeighborsResult,
+    QueryPlan,
+    RecommendResult,
+    Search,
+    check_k,
+)
+from kgrec.serve._retriever_io import load_retriever, save_retriever
 
 log = logging.getLogger(__name__)
-
-FORMAT = "kgrec-retriever"
-FORMAT_VERSION = 1
-
-
-class DuplicateIdError(DataError):
-    """A new item named with an id the retriever already holds."""
-
-
-@dataclass(frozen=True)
-class Hit:
-    """One retrieved item or user."""
-
-    id: str
-    score: float
-    title: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:  # not dataclasses.asdict: this is the hot path
-        return {"id": self.id, "score": self.score, "title": self.title}
-
-
-@dataclass(frozen=True)
-class NeighborsResult:
-    """Similar items and likely users of one (known or new) item."""
-
-    item_id: str | None
-    items: list[Hit]
-    users: list[Hit]
-    matched: list[str] = field(default_factory=list)
-    unmatched: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "item_id": self.item_id,
-            "items": [h.to_dict() for h in self.items],
-            "users": [h.to_dict() for h in self.users],
-            "matched": self.matched,
-            "unmatched": self.unmatched,
-        }
-
-
-@dataclass(frozen=True)
-class RecommendResult:
-    """Top-k items for a user (known or new) and how many known items were masked."""
-
-    user_id: str | None
-    items: list[Hit]
-    masked: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "user_id": self.user_id,
-            "items": [h.to_dict() for h in self.items],
-            "masked": self.masked,
-        }
-
-
-@dataclass(frozen=True)
-class AddedItem:
-    """An item added live, with its attribute matches."""
-
-    id: str
-    matched: list[str]
-    unmatched: list[str]
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-@dataclass(frozen=True)
-class Search:
-    """One search of a query plan: ``index.search(vector, k, exclude=exclude)``."""
-
-    index: VectorIndex
-    vector: np.ndarray
-    k: int
-    exclude: list[Sequence[str]] | None
-
-
-@dataclass(frozen=True)
-class QueryPlan:
-    """A query checked and turned into index searches, plus what makes the result of their rows
-    (``(id, score)`` pairs per search). :meth:`run` runs the searches one by one; the HTTP lean
-    path (:mod:`kgrec.serve._fast`) runs those of concurrent requests together."""
-
-    searches: list[Search]
-    finish: Any  # Callable[[list[list[tuple[str, float]]]], NeighborsResult | RecommendResult]
-
-    @staticmethod
-    def done(result: Any) -> QueryPlan:
-        return QueryPlan([], lambda _rows: result)
-
-    def run(self) -> Any:
-        rows = [s.index.search(s.vector, s.k, exclude=s.exclude).row(0) for s in self.searches]
-        return self.finish(rows)
-
-
-def check_k(k: Any, *, what: str = "k", low: int = 1) -> int:
-    """``k`` as an int in ``low..MAX_K`` or a :class:`DataError`."""
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or not low <= k <= MAX_K:
-        raise DataError(f"{what} must be an integer in {low}..{MAX_K}, got {k!r}")
-    return int(k)
 
 
 class Retriever:
@@ -179,73 +85,14 @@ class Retriever:
     def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
         """Write ``items/``, ``users/`` (indexes), ``added.json`` + ``added.npy`` (live-added
         items) and ``retriever.json`` atomically."""
-        items, users = self._require()
-        path = Path(path)
-        if path.exists() and not overwrite:
-            raise DataError("already exists (pass overwrite=True to replace it)", path=path)
-        with self._lock, atomic_dir(path, overwrite=overwrite) as tmp:
-            items.save(tmp / "items")
-            users.save(tmp / "users")
-            if self.similar_ is not None:
-                self.similar_.save(tmp / "similar")
-                sims = [self._added_sim[i] for i in self._added if i in self._added_sim]
-                sdim = int(self.similar_.dim_ or 0)
-                arr = np.stack(sims) if sims else np.zeros((0, sdim))
-                np.save(tmp / "added_similar.npy", arr.astype(np.float32), allow_pickle=False)
-            ids = list(self._added)
-            rows = [self._added[i][0].to_dict() | {"id": i} for i in ids]
-            dim = int(items.dim_ or 0)
-            vecs = np.stack([self._added[i][1] for i in ids]) if ids else np.zeros((0, dim))
-            np.save(tmp / "added.npy", vecs.astype(np.float32), allow_pickle=False)
-            (tmp / "added.json").write_text(json.dumps(rows, indent=1))
-            meta = {
-                "format": FORMAT,
-                "format_version": FORMAT_VERSION,
-                "model": self.model.name,
-                "fingerprint": self.model.fingerprint,
-                "next_new": self._next,
-                "items": len(items),
-                "users": len(users),
-            }
-            (tmp / "retriever.json").write_text(json.dumps(meta, indent=1))
-            from kgrec.serve._saved import save_model_state
-
-            save_model_state(self.model, tmp)  # known-item lookups load without the model
-        return path
+        return save_retriever(self, path, overwrite=overwrite)
 
     @classmethod
     def load(
         cls, path: str | Path, model: ColdStartModel, *, device: str | None = None
     ) -> Retriever:
         """Load a saved retriever for ``model``; refuse one built from another model."""
-        path = Path(path)
-        meta_path = path / "retriever.json"
-        if not meta_path.is_file():
-            raise DataError("not a kgrec retriever directory (no retriever.json)", path=path)
-        meta = json.loads(meta_path.read_text())
-        if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
-            raise DataError(f"unsupported retriever format {meta.get('format')!r}", path=meta_path)
-        fp = model.fingerprint
-        self = cls(model)
-        self.items_ = VectorIndex.load(path / "items", expected_fingerprint=fp, device=device)
-        self.users_ = VectorIndex.load(path / "users", expected_fingerprint=fp, device=device)
-        self.config = self.items_.config
-        if (path / "similar").is_dir():
-            self.similar_ = VectorIndex.load(
-                path / "similar", expected_fingerprint=fp, device=device
-            )
-        rows = json.loads((path / "added.json").read_text())
-        vecs = np.load(path / "added.npy", allow_pickle=False)
-        for row, v in zip(rows, vecs, strict=True):
-            item = NewItem.from_dict(row)
-            assert item.id is not None
-            self._added[item.id] = (item, v)
-        if self.similar_ is not None and (path / "added_similar.npy").is_file():
-            sims = np.load(path / "added_similar.npy", allow_pickle=False)
-            for row, v in zip(rows, sims, strict=True):
-                self._added_sim[str(row["id"])] = v
-        self._next = int(meta.get("next_new", 1))
-        return self
+        return load_retriever(cls, path, model, device=device)
 
     def _require(self) -> tuple[VectorIndex, VectorIndex]:
         if self.items_ is None or self.users_ is None:

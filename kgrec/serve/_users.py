@@ -76,7 +76,7 @@ def recommend_live(
     ``user=None`` with ``live``: a one-off new user (nothing recorded)."""
     import numpy as np
 
-    from kgrec.serve._retriever import Hit, RecommendResult
+    from kgrec.serve._results import Hit, RecommendResult
 
     assert live is not None
     user = "" if user is None else user
