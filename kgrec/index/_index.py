@@ -3,14 +3,12 @@
 The facade owns everything backends need not know: validation of vectors and ids, cosine
 normalisation, the external-id <-> int64-label map (labels are never reused, so removals leave
 every other id's label unchanged), the model fingerprint, persistence, and the exact-search
-probe behind :meth:`VectorIndex.self_check`.
-(``_probe.py``). Backends implement ``IndexBackend`` (``_backend.py``).
+probe behind :meth:`VectorIndex.self_check` (``_probe.py``). Backends implement ``IndexBackend``
+(``_backend.py``); persistence is in ``_index_io.py``.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
-import json
 import logging
 import threading
 import time
@@ -20,30 +18,26 @@ from typing import Any
 
 import numpy as np
 
-from kgrec._atomic import atomic_dir
 from kgrec.data import Vocabulary
 from kgrec.errors import DataError, UnknownIdError
 from kgrec.index._backend import IndexBackend
 from kgrec.index._checks import (
     _check_ids,
     _check_k,
-    _check_meta_bounds,
     check_vectors,
     fingerprint_of,
-    read_meta,
     resolve_device,
 )
-from kgrec.index._config import FactorySpec, IndexConfig, auto_factory, parse_factory
-from kgrec.index._errors import FingerprintMismatchError, IndexUsageError
+from kgrec.index._config import FactorySpec, IndexConfig, auto_factory
+from kgrec.index._errors import IndexUsageError
 from kgrec.index._faiss import FaissBackend, faiss_gpu_count
+from kgrec.index._index_io import _faiss_installed, load_index_dir, save_index
 from kgrec.index._probe import Probe
 from kgrec.index._results import IndexInfo, RecallReport, SearchResult
 from kgrec.index._torch_exact import TorchExactBackend
 
 log = logging.getLogger(__name__)
 
-FORMAT = "kgrec-index"
-FORMAT_VERSION = 1
 #: vectors added per backend call during build (bounds peak memory, feeds the progress bar)
 ADD_CHUNK = 65_536
 
@@ -351,44 +345,7 @@ class VectorIndex:
         """Write the index to directory ``path`` atomically: a CPU copy of the index
         (``index.faiss`` or ``vectors.npy``), ``ids.json`` + ``labels.npy``, ``probe.npz`` and
         ``meta.json`` (format, type, factory, metric, dim, fingerprint, config)."""
-        backend = self._require_built()
-        assert self.spec_ is not None and self._probe is not None
-        path = Path(path)
-        with self._lock, atomic_dir(path, overwrite=overwrite) as tmp:
-            files = backend.save(tmp)
-            live = np.array(sorted(self._label_of.values()), dtype=np.int64)
-            ids = [str(i) for i in self._id_of[live]]
-            (tmp / "ids.json").write_text(
-                json.dumps(Vocabulary(ids, node_type=self.node_type_).to_json())
-            )
-            np.save(tmp / "labels.npy", live, allow_pickle=False)
-            np.savez(
-                tmp / "probe.npz",
-                queries=self._probe.queries,
-                scores=self._probe.scores,
-                labels=self._probe.labels,
-            )
-            meta = {
-                "format": FORMAT,
-                "format_version": FORMAT_VERSION,
-                "type": self.spec_.type,
-                "factory": self.spec_.to_string(),
-                "backend": backend.kind,
-                "metric": self.config.metric,
-                "dim": self.dim_,
-                "size": len(self),
-                "next_label": len(self._id_of),
-                "fingerprint": self.fingerprint_,
-                "node_type": self.node_type_,
-                "saved_from_device": self.device_,
-                "config": self.config.to_dict(),
-                "backend_state": backend.state(),
-                "files": [*files, "ids.json", "labels.npy", "probe.npz"],
-                "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-                "versions": _versions(),
-            }
-            (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
-        return path
+        return save_index(self, path, overwrite=overwrite)
 
     @classmethod
     def load(
@@ -400,64 +357,7 @@ class VectorIndex:
     ) -> VectorIndex:
         """Load a saved index; refuse it when ``expected_fingerprint`` differs from the one it
         was built with. ``device`` overrides the saved config's device (``auto`` by default)."""
-        path = Path(path)
-        meta_path = path / "meta.json"
-        meta = read_meta(meta_path, FORMAT, FORMAT_VERSION, what="index")
-        if expected_fingerprint is not None and meta["fingerprint"] != expected_fingerprint:
-            raise FingerprintMismatchError(
-                f"index at {path} was built for model fingerprint {meta['fingerprint']!r}, "
-                f"not the expected {expected_fingerprint!r}: rebuild it from this model's "
-                "embeddings (kgrec index build)"
-            )
-        missing = [f for f in meta.get("files", []) if not (path / f).is_file()]
-        if missing:
-            raise DataError(f"index files missing: {missing}", path=path)
-        _check_meta_bounds(meta, meta_path)
-        config = IndexConfig.from_dict(meta["config"])
-        if device is not None:
-            config = config.replace(device=device)
-        self = cls(config)
-        spec = parse_factory(meta["factory"]).resolve(int(meta["size"]) or 1, int(meta["dim"]))
-        dim = int(meta["dim"])
-        kind = "torch" if meta["backend"] in ("torch", "torch+faiss") else meta["backend"]
-        dev = self._device_for(kind, spec)
-        if kind == "torch":
-            hybrid = meta["backend"] == "torch+faiss" and _faiss_installed()
-            backend: IndexBackend = TorchExactBackend.load(path, dim, dev, small_batch_faiss=hybrid)
-        elif meta["backend"] == "faiss":
-            backend = FaissBackend.load(path, spec, dim, config, dev, meta.get("backend_state", {}))
-            backend.attach_device()
-        else:
-            raise DataError(f"unknown index backend {meta['backend']!r}", path=meta_path)
-        vocab = Vocabulary.from_json(json.loads((path / "ids.json").read_text()))
-        labels = np.load(path / "labels.npy", allow_pickle=False).astype(np.int64)
-        if len(labels) != len(vocab) or len(vocab) != backend.ntotal:
-            raise DataError(
-                f"inconsistent index: {len(vocab)} ids, {len(labels)} labels, "
-                f"{backend.ntotal} vectors",
-                path=path,
-            )
-        if not np.array_equal(np.sort(backend.labels()), np.sort(labels)):
-            raise DataError(
-                "inconsistent index: labels.npy differs from the index's ids", path=path
-            )
-        with np.load(path / "probe.npz", allow_pickle=False) as p:
-            self._probe = Probe(p["queries"], p["scores"], p["labels"])
-        top = int(labels.max()) + 1 if len(labels) else 0
-        if not top <= int(meta["next_label"]) <= 16 * top + (1 << 20):
-            raise DataError(
-                f"next_label {meta['next_label']} does not fit the {len(labels)} labels "
-                f"(largest {top - 1}): a damaged or crafted meta.json",
-                path=meta_path,
-            )
-        id_of = np.full(int(meta["next_label"]), None, dtype=object)
-        id_of[labels] = vocab.ids
-        self._backend, self.spec_, self.dim_, self.device_ = backend, spec, dim, dev
-        self.fingerprint_ = meta["fingerprint"]
-        self.node_type_ = vocab.node_type
-        self._id_of = id_of
-        self._label_of = dict(zip(vocab.ids.tolist(), labels.tolist(), strict=True))
-        return self
+        return load_index_dir(cls, path, expected_fingerprint=expected_fingerprint, device=device)
 
     def quantizer(self) -> Any:
         """The IVF coarse quantizer (``None`` for other types): each index has its own."""
@@ -469,25 +369,6 @@ def load_index(
 ) -> VectorIndex:
     """Shorthand for :meth:`VectorIndex.load`."""
     return VectorIndex.load(path, expected_fingerprint=expected_fingerprint, device=device)
-
-
-def _faiss_installed() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("faiss") is not None
-
-
-def _versions() -> dict[str, str]:
-    import torch
-
-    out = {"numpy": np.__version__, "torch": torch.__version__}
-    try:
-        import faiss
-
-        out["faiss"] = faiss.__version__
-    except ImportError:  # pragma: no cover
-        pass
-    return out
 
 
 def _progress(chunks: range, n: int, spec: FactorySpec) -> Iterable[int]:
