@@ -41,11 +41,11 @@ def test_worked_example_runs(tmp_path, monkeypatch, capsys):
 
 
 def test_every_spec_key_is_documented():
-    from kgrec.graph import _spec
+    from kgrec.graph import _spec, _spec_source
 
     text = DOC.read_text(encoding="utf-8")
-    keys = set(_spec._TOP) | set(_spec._REL_KEYS) | set(_spec._BUCKET_KEYS)
-    for table in _spec._FILE_TABLES:
+    keys = set(_spec._TOP) | set(_spec_source._REL_KEYS) | set(_spec_source._BUCKET_KEYS)
+    for table in _spec_source._FILE_TABLES:
         keys.add(f"[source.{table}]")
     keys |= {"dataset", "path", "file", "delimiter", "duplicates", "min_rating", "attributes"}
     keys |= {"absent_items", "min_count", "reverse_relations", "reverse_prefix"}
