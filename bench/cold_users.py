@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> None:
     from kgrec.experiment import CompareOptions, ModelContext, make_model, validator
     from kgrec.graph import load_spec
     from kgrec.models import HybridConfig, HybridRecommender
-    from kgrec.models.hybrid._users import NewUserConfig, ValidTask
+    from kgrec.models.hybrid._new_user_model import NewUserConfig, ValidTask
 
     torch.set_num_threads(args.threads)
     data_path = Path(args.data_path).resolve() if args.data_path else None

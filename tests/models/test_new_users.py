@@ -10,7 +10,7 @@ import torch
 
 from kgrec.models import EASE, MFBPR, HybridRecommender, ItemKNN
 from kgrec.models.hybrid import HybridInputs, SideLinks
-from kgrec.models.hybrid._users import NewUserConfig, NewUserModel, ValidTask, ndcg20
+from kgrec.models.hybrid._new_user_model import NewUserConfig, NewUserModel, ValidTask, ndcg20
 from kgrec.train import TrainingOptions
 
 N_USERS, N_ITEMS, N_GROUPS = 240, 30, 3
@@ -61,7 +61,7 @@ def test_history_weight_grows_with_k_and_is_chosen_on_validation():
     m = NewUserModel(seed=0).fit(r, f, behaviour=behaviour)
     w = m.weight(np.array([0, 1, 3, 10, 100]))
     assert w[0] == 0 and np.all(np.diff(w) > 0) and w[-1] < 1
-    from kgrec.models.hybrid._users import KAPPA_GRID
+    from kgrec.models.hybrid._new_user_model import KAPPA_GRID
 
     assert m.kappa_ in KAPPA_GRID and m.choice_["kappa"] == m.kappa_
     flat = NewUserModel(NewUserConfig(weighting=False), seed=0).fit(r, f, behaviour=behaviour)

@@ -52,8 +52,8 @@ def main() -> None:
     from kgrec.experiment import ModelContext, validator
     from kgrec.graph import load_spec
     from kgrec.models import HybridRecommender
+    from kgrec.models.hybrid._new_user_model import NewUserConfig, NewUserModel, ValidTask
     from kgrec.models.hybrid._user_encoder import UserEncoderConfig
-    from kgrec.models.hybrid._users import NewUserConfig, NewUserModel, ValidTask
 
     spec = load_spec(HERE.parents[2] / "graphs" / "movielens-100k.toml")
     ds = spec.load_dataset()

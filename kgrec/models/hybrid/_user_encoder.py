@@ -37,7 +37,7 @@ from kgrec.errors import KgrecError
 from kgrec.models._base import ModelConfig
 
 if TYPE_CHECKING:
-    from kgrec.models.hybrid._users import ValidTask
+    from kgrec.models.hybrid._new_user_model import ValidTask
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,7 @@ class UserEncoder:
     ) -> UserEncoder:
         """Train on the users of ``train`` with 2+ items (their ID dropped), early-stopped on
         the mean NDCG@20 of the ``valid`` tasks (users not in ``train``)."""
-        from kgrec.models.hybrid._users import ndcg20
+        from kgrec.models.hybrid._new_user_model import ndcg20
 
         c = self.config
         train = sp.csr_matrix(train, dtype=np.float32)
