@@ -10,16 +10,14 @@ positives, make_split`` keeps working).
 """
 
 from kgrec._topk import break_ties, topk_masked
-from kgrec.data._positives import Positives, positives
-from kgrec.data._split import PROTOCOLS, Split, split_frame
-from kgrec.data._splits import (
-    cold_item_split,
-    cold_user_split,
-    make_split,
-    random_split,
-    recbole_split_counts,
-    temporal_split,
-)
+
+# re-exported from kgrec.data, one import line each (no second copy of its name list)
+# isort: off
+from kgrec.data import PROTOCOLS, Positives, Split, make_split, positives, split_frame
+from kgrec.data import cold_item_split, cold_user_split, random_split, temporal_split
+from kgrec.data import recbole_split_counts
+
+# isort: on
 from kgrec.eval._metrics import (
     MRR,
     NDCG,

@@ -4,7 +4,8 @@
 :class:`KnowledgeGraph` (vocabularies per node type, typed ``(src, relation, dst)`` edges);
 ``KnowledgeGraph.save/load`` persist it without pickle; ``to_hetero_data``, ``to_homogeneous``
 and ``to_networkx`` convert it; ``export_recbole``/``import_recbole`` round-trip RecBole atomic
-files.
+files; ``entity_links`` / ``friendships`` read side information (typed entity links, the
+user x user matrix) for models.
 
 Names load lazily (PEP 562): reading a spec does not import pandas or the graph builder.
 """
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from kgrec.graph._export import export_recbole, import_recbole
     from kgrec.graph._kg import EdgeType, KnowledgeGraph
     from kgrec.graph._prune import prune
+    from kgrec.graph._side import SideLinks, align_ids, entity_links, friendships
     from kgrec.graph._spec import load_spec
     from kgrec.graph._spec_types import (
         Bucket,
@@ -44,6 +46,10 @@ _WHERE = {
     "bucket_labels": "_columns",
     "build_graph": "_build",
     "prune": "_prune",
+    "SideLinks": "_side",
+    "align_ids": "_side",
+    "entity_links": "_side",
+    "friendships": "_side",
     "cache_key": "_cache",
     "load_or_build": "_cache",
     "HomogeneousGraph": "_convert",
@@ -83,14 +89,18 @@ __all__ = [
     "KnowledgeGraph",
     "PruneSpec",
     "RelationSpec",
+    "SideLinks",
     "SourceSpec",
     "TagSpec",
     "TextSpec",
     "UserEdgeSpec",
+    "align_ids",
     "bucket_labels",
     "build_graph",
     "cache_key",
+    "entity_links",
     "export_recbole",
+    "friendships",
     "import_recbole",
     "load_or_build",
     "load_spec",

@@ -79,42 +79,16 @@ def item_links(
     kg: Any, item_ids: np.ndarray, *, min_degree: int
 ) -> tuple[sp.csr_matrix, np.ndarray]:
     """Binary item x entity CSR (rows aligned to ``item_ids``) over every relation between items
-    and non-user/item node types, and the entity keys (``"type:id"``) of its columns."""
-    import pandas as pd
+    and non-user/item node types, and the entity keys (``"type:id"``) of its columns: the bag of
+    :func:`kgrec.graph.entity_links`."""
     import scipy.sparse as sp
 
-    pos = pd.Index(np.asarray(kg.vocab("item").ids, dtype=object)).get_indexer(
-        pd.Index(np.asarray(item_ids, dtype=object))
-    )
-    row_of = np.full(kg.num_nodes("item"), -1, np.int64)
-    row_of[pos[pos >= 0]] = np.flatnonzero(pos >= 0)
-    rows, keys = [], []
-    for src, _rel, dst in kg.forward_edge_types():
-        if src == "item" and dst not in ("user", "item"):
-            e = kg.edge_index((src, _rel, dst))
-            t, o, ot = e[0], e[1], dst
-        elif dst == "item" and src not in ("user", "item"):
-            e = kg.edge_index((src, _rel, dst))
-            t, o, ot = e[1], e[0], src
-        else:
-            continue
-        r = row_of[t]
-        ok = r >= 0
-        rows.append(r[ok])
-        keys.append(np.char.add(f"{ot}:", np.asarray(kg.vocab(ot).ids, dtype=str)[o[ok]]))
-    if not rows:
+    from kgrec.graph import entity_links
+
+    links = entity_links(kg, "item", item_ids, min_degree=min_degree)
+    if links is None:
         return sp.csr_matrix((len(item_ids), 0), dtype=np.float32), np.empty(0, object)
-    frame = pd.DataFrame({"row": np.concatenate(rows), "key": np.concatenate(keys)})
-    frame = frame.drop_duplicates()
-    deg = frame.groupby("key")["row"].nunique()
-    kept = np.sort(deg.index[deg >= min_degree].to_numpy(dtype=str))
-    col = pd.Index(kept).get_indexer(frame["key"].to_numpy())
-    ok = col >= 0
-    m = sp.csr_matrix(
-        (np.ones(int(ok.sum()), np.float32), (frame["row"].to_numpy()[ok], col[ok])),
-        shape=(len(item_ids), len(kept)),
-    )
-    return m, kept.astype(object)
+    return links.union(), links.entities
 
 
 class ContentModel(CatalogIdsMixin):

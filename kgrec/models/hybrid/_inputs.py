@@ -1,84 +1,27 @@
 """The hybrid's side inputs, aligned to the evaluation vocabularies: item text vectors and typed
-item -> entity (and user -> entity) links taken from a :class:`~kgrec.graph.KnowledgeGraph`."""
+item -> entity (and user -> entity) links taken from a :class:`~kgrec.graph.KnowledgeGraph`
+through the graph's side-information API (:func:`kgrec.graph.entity_links`, whose
+:class:`~kgrec.graph.SideLinks` is re-exported here; ``links_from_graph`` is its old name)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 
 from kgrec.errors import DataError
+from kgrec.graph._side import SideLinks as SideLinks
+from kgrec.graph._side import align_ids, entity_links
+from kgrec.graph._side import entity_links as links_from_graph  # noqa: F401 (old name)
 
 if TYPE_CHECKING:
     from kgrec.data import Vocabulary
     from kgrec.graph import KnowledgeGraph
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class SideLinks:
-    """Typed links of ``n`` targets to one shared entity space: ``matrices[r]`` is the binary
-    ``(n, len(entities))`` CSR of relation ``relations[r]``; ``entities`` holds ``"type:id"``
-    keys."""
-
-    relations: tuple[str, ...]
-    entities: np.ndarray
-    matrices: tuple[sp.csr_matrix, ...]
-
-    def __post_init__(self) -> None:
-        if len(self.relations) != len(self.matrices):
-            raise DataError(f"{len(self.relations)} relations, {len(self.matrices)} matrices")
-        for r, m in zip(self.relations, self.matrices, strict=True):
-            if m.shape[1] != len(self.entities):
-                raise DataError(
-                    f"relation {r!r}: {m.shape[1]} entity columns, {len(self.entities)} entities"
-                )
-
-    @property
-    def n_targets(self) -> int:
-        return self.matrices[0].shape[0] if self.matrices else 0
-
-    def stacked(self) -> sp.csr_matrix:
-        """Row-normalised ``(R * n, n_entities)`` stack (each target's mean per relation)."""
-        mats = []
-        for m in self.matrices:
-            deg = np.asarray(m.sum(1)).ravel()
-            inv = np.where(deg > 0, 1.0 / np.maximum(deg, 1.0), 0.0).astype(np.float32)
-            mats.append(sp.diags(inv) @ m)
-        out = sp.vstack(mats).tocsr().astype(np.float32)
-        out.sort_indices()
-        return out
-
-    def triples(self) -> np.ndarray:
-        """``(3, T)`` int64 (target, relation, entity) of every link, for the TransE loss."""
-        parts = []
-        for r, m in enumerate(self.matrices):
-            c = m.tocoo()
-            parts.append(np.stack([c.row, np.full(c.nnz, r), c.col]).astype(np.int64))
-        return np.concatenate(parts, 1) if parts else np.zeros((3, 0), np.int64)
-
-    def links_for(self, rows: Sequence[Sequence[tuple[str, str]]]) -> sp.csr_matrix:
-        """Stacked, row-normalised links of NEW targets from ``(relation, "type:id")`` pairs;
-        unknown relations or entities are ignored (logged)."""
-        rel = {r: k for k, r in enumerate(self.relations)}
-        ent = {str(e): k for k, e in enumerate(self.entities)}
-        mats = [sp.lil_matrix((len(rows), len(self.entities)), dtype=np.float32) for _ in rel]
-        skipped = 0
-        for i, pairs in enumerate(rows):
-            for r, e in pairs:
-                if r in rel and str(e) in ent:
-                    mats[rel[r]][i, ent[str(e)]] = 1.0
-                else:
-                    skipped += 1
-        if skipped:
-            log.info("ignored %d links to relations/entities the model does not know", skipped)
-        return SideLinks(self.relations, self.entities, tuple(m.tocsr() for m in mats)).stacked()
 
 
 @dataclass(frozen=True)
@@ -129,71 +72,6 @@ class HybridInputs:
         }
 
 
-def _align(vocab_ids: np.ndarray, target: Vocabulary) -> np.ndarray:
-    """For each id of ``vocab_ids``: its index in ``target`` or -1."""
-    idx = pd.Index(np.asarray(target.ids, dtype=object))
-    return idx.get_indexer(pd.Index(np.asarray(vocab_ids, dtype=object)))
-
-
-def links_from_graph(
-    kg: KnowledgeGraph,
-    node_type: str,
-    vocab: Vocabulary,
-    *,
-    min_degree: int = 2,
-    exclude_types: Sequence[str] = ("user", "item"),
-) -> SideLinks | None:
-    """Typed links of ``node_type`` nodes (aligned to ``vocab``) to entities of other types.
-
-    Every forward edge type between ``node_type`` and a type not in ``exclude_types`` is one
-    relation (either direction). Entities linked to fewer than ``min_degree`` targets are dropped:
-    a leaf shared by no other target carries no signal between them.
-    """
-    rows_of = _align(kg.vocab(node_type).ids, vocab)
-    rels: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
-    for et in kg.forward_edge_types():
-        src, rel, dst = et
-        if src == node_type and dst not in exclude_types:
-            e = kg.edge_index(et)
-            t, other, ot = e[0], e[1], dst
-        elif dst == node_type and src not in exclude_types:
-            e = kg.edge_index(et)
-            t, other, ot = e[1], e[0], src
-        else:
-            continue
-        rows = rows_of[t]
-        keep = rows >= 0
-        keys = np.char.add(f"{ot}:", np.asarray(kg.vocab(ot).ids, dtype=str)[other[keep]])
-        rels.setdefault(rel, []).append((rows[keep], keys))
-    if not rels:
-        return None
-    all_rows = np.concatenate([r for parts in rels.values() for r, _ in parts])
-    all_keys = np.concatenate([k for parts in rels.values() for _, k in parts])
-    pairs = pd.DataFrame({"row": all_rows, "key": all_keys}).drop_duplicates()
-    deg = pairs.groupby("key")["row"].nunique()
-    kept = np.sort(deg.index[deg >= min_degree].to_numpy(dtype=str))
-    if not len(kept):
-        return None
-    col = pd.Index(kept)
-    names, mats = [], []
-    for rel, parts in sorted(rels.items()):
-        r = np.concatenate([p[0] for p in parts])
-        c = col.get_indexer(np.concatenate([p[1] for p in parts]))
-        ok = c >= 0
-        if not ok.any():
-            continue
-        m = sp.csr_matrix(
-            (np.ones(int(ok.sum()), np.float32), (r[ok], c[ok])), shape=(len(vocab), len(kept))
-        )
-        m.sum_duplicates()
-        m.data[:] = 1.0
-        names.append(rel)
-        mats.append(m)
-    if not mats:
-        return None
-    return SideLinks(tuple(names), kept.astype(object), tuple(mats))
-
-
 def inputs_from_graph(
     kg: KnowledgeGraph | None,
     users: Vocabulary,
@@ -212,19 +90,14 @@ def inputs_from_graph(
         if isinstance(item_text, np.ndarray):
             text = np.asarray(item_text, np.float32)
         else:
-            pos = _align(items.ids, _IdsVocab(item_text.ids))
+            pos = align_ids(items.ids, item_text.ids)
             text = np.zeros((len(items), item_text.vectors.shape[1]), np.float32)
             text[pos >= 0] = item_text.vectors[pos[pos >= 0]]
             if (pos < 0).any():
                 notes.append(f"{int((pos < 0).sum())} items without a text vector (zeros)")
     il = ul = None
     if kg is not None:
-        il = links_from_graph(kg, "item", items, min_degree=min_degree)
+        il = entity_links(kg, "item", items, min_degree=min_degree)
         if user_links:
-            ul = links_from_graph(kg, "user", users, min_degree=min_degree)
+            ul = entity_links(kg, "user", users, min_degree=min_degree)
     return HybridInputs(len(users), len(items), text, il, ul, tuple(notes))
-
-
-class _IdsVocab:
-    def __init__(self, ids: np.ndarray) -> None:
-        self.ids = ids

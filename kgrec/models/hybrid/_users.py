@@ -27,25 +27,9 @@ def user_profile(kg: Any, users: Any, *, min_degree: int = 1) -> tuple[Any, sp.c
     """Profile links (:class:`~kgrec.models.hybrid.SideLinks` of user -> attribute value, or
     ``None``) and the user x user friendship matrix (symmetric, or ``None``) of ``users`` from a
     built :class:`~kgrec.graph.KnowledgeGraph`."""
-    from kgrec.models.hybrid._inputs import _align, links_from_graph
+    from kgrec.graph._side import entity_links, friendships
 
-    prof = links_from_graph(kg, "user", users, min_degree=min_degree)
-    social = None
-    rows_of = _align(kg.vocab("user").ids, users) if "user" in kg.node_types else None
-    for et in kg.forward_edge_types():
-        src, _, dst = et
-        if src == "user" and dst == "user" and rows_of is not None:
-            e = kg.edge_index(et)
-            a, b = rows_of[e[0]], rows_of[e[1]]
-            ok = (a >= 0) & (b >= 0) & (a != b)
-            m = sp.csr_matrix(
-                (np.ones(int(ok.sum()), np.float32), (a[ok], b[ok])), shape=(len(users),) * 2
-            )
-            social = m if social is None else social + m
-    if social is not None:
-        social = sp.csr_matrix(social + social.T)
-        social.data[:] = 1.0
-    return prof, social
+    return entity_links(kg, "user", users, min_degree=min_degree), friendships(kg, users)
 
 
 class NewUserMixin:
