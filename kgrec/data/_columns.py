@@ -5,6 +5,8 @@ where it first stood. The typed tables of :mod:`kgrec.data._tables` are built fr
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
@@ -24,6 +26,15 @@ def _where(raw: RawTable, rows: np.ndarray, limit: int = 10) -> str:
     shown = ", ".join(str(int(raw.lines[r])) for r in rows[:limit])
     more = f" and {len(rows) - limit} more" if len(rows) > limit else ""
     return f"{raw.unit}{'s' if len(rows) > 1 else ''} {shown}{more}"
+
+
+def _wrong_type(
+    raw: RawTable, column: str, rows: list[int], message: Callable[[object, str, str], str]
+) -> DataError:
+    """The error for values of the wrong type in ``column`` on ``rows``: the first named with
+    its value, all counted; ``message(value, type name, where)`` words it."""
+    v = raw.frame[column].iloc[rows[0]]
+    return raw.error(rows[0], column, message(v, type(v).__name__, _where(raw, np.asarray(rows))))
 
 
 def _ids(raw: RawTable, column: str, *, what: str) -> pd.Series:
@@ -53,12 +64,11 @@ def _ids(raw: RawTable, column: str, *, what: str) -> pd.Series:
             odd.append(r)
             values.append(None)
     if odd:
-        v = col.iloc[odd[0]]
-        raise raw.error(
-            odd[0],
+        raise _wrong_type(
+            raw,
             column,
-            f"{what} id {v!r} is a {type(v).__name__}, not a string or integer "
-            f"({_where(raw, np.asarray(odd))})",
+            odd,
+            lambda v, t, w: f"{what} id {v!r} is a {t}, not a string or integer ({w})",
         )
     out = pd.Series(values, dtype=object)
     bad = (out.isna() | (out == "")).to_numpy()
@@ -145,13 +155,15 @@ def _text(raw: RawTable, column: str) -> pd.Series:
     col = raw.frame[column]
     nonscalar = [r for r, v in enumerate(col) if isinstance(v, list | dict | tuple)]
     if nonscalar:
-        v = col.iloc[nonscalar[0]]
-        raise raw.error(
-            nonscalar[0],
+        raise _wrong_type(
+            raw,
             column,
-            f"value {v!r:.80} is a {type(v).__name__}, but the column is single-valued "
-            f"({_where(raw, np.asarray(nonscalar))}); declare it multi-valued (a relation with a "
-            "delimiter, or JSON lists in every row) or write one value per row",
+            nonscalar,
+            lambda v, t, w: (
+                f"value {v!r:.80} is a {t}, but the column is single-valued ({w}); "
+                "declare it multi-valued (a relation with a delimiter, or JSON lists in every row) or "
+                "write one value per row"
+            ),
         )
     return pd.Series(["" if _is_missing(v) else str(v).strip() for v in col], dtype=object)
 

@@ -239,13 +239,17 @@ def create_app(
         assert body.item_id is not None
         return retriever.neighbors(body.item_id, body.k, users_k=body.users_k).to_dict()
 
-    @app.post(
-        "/items",
-        response_model=AddOut,
-        status_code=201,
-        responses=err(401, 403, 409, 413, 422, 503),
-        dependencies=[Depends(require_write)],
-    )
+    def write_route(path: str, out: Any, *codes: int) -> Any:
+        """A write endpoint: POST, 201 on success, behind the API key (``require_write``)."""
+        return app.post(
+            path,
+            response_model=out,
+            status_code=201,
+            responses=err(401, 403, *codes, 413, 422, 503),
+            dependencies=[Depends(require_write)],
+        )
+
+    @write_route("/items", AddOut, 409)
     def add_items(body: AddIn) -> dict[str, Any]:
         """Add cold items live (embedded from text + attributes); retrievable at once."""
         rows = [i.to_item() for i in body.items]
@@ -269,13 +273,7 @@ def create_app(
             "added": retriever.is_added(item_id),
         }
 
-    @app.post(
-        "/users/{user_id}/events",
-        response_model=EventOut,
-        status_code=201,
-        responses=err(401, 403, 404, 413, 422, 503),
-        dependencies=[Depends(require_write)],
-    )
+    @write_route("/users/{user_id}/events", EventOut, 404)
     def add_events(
         user_id: Annotated[str, Path(min_length=1, max_length=256)], body: EventIn
     ) -> dict[str, Any]:
