@@ -6,9 +6,11 @@ One definition each, so that ``--text-finetune`` (say) reads the same in ``kgrec
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import click
 
@@ -51,3 +53,53 @@ def text_tower_options(f: F) -> F:
         "on cached lower-layer outputs, the affordable mode on CPU; lora: peft adapters; full: "
         "all weights). Progress per epoch with items/s.",
     )(f)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """What ``kgrec train`` and ``kgrec compare`` share from their command line: where a local
+    dataset lives (``--path``), the training device, the hybrid's text tower and progress lines."""
+
+    data_path: str | None
+    device: str
+    text_finetune: str
+    init_text_from: str | None
+    progress: bool
+
+    def option_fields(self) -> dict[str, Any]:
+        """The :class:`~kgrec.experiment.CompareOptions` fields these settings fill."""
+        return {
+            "device": self.device,
+            "text_finetune": self.text_finetune,
+            "init_text_from": self.init_text_from,
+        }
+
+
+def run_options(progress_help: str) -> Callable[[F], F]:
+    """``--path``, ``--device``, the text-tower options and ``--progress/--no-progress``, handed
+    to the command as one ``run: RunSettings`` argument."""
+
+    def decorate(f: F) -> F:
+        @functools.wraps(f)
+        def command(
+            *args: Any,
+            data_path: str | None,
+            device: str,
+            text_finetune: str,
+            init_text_from: str | None,
+            progress: bool,
+            **kwargs: Any,
+        ) -> Any:
+            run = RunSettings(data_path, device, text_finetune, init_text_from, progress)
+            return f(*args, run=run, **kwargs)
+
+        g: Any = click.option("--progress/--no-progress", default=True, help=progress_help)(command)
+        g = text_tower_options(g)
+        g = click.option(
+            "--device", default="cpu", show_default=True, help="Training device (cpu, cuda)."
+        )(g)
+        return click.option(
+            "--path", "data_path", default=None, help="Dataset directory for local datasets."
+        )(g)
+
+    return decorate

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from kgrec.cli._options import text_tower_options
+from kgrec.cli._options import RunSettings, run_options
 from kgrec.cli.models import MODEL_HELP
 from kgrec.errors import KgrecError, SpecError
 
@@ -214,15 +214,10 @@ def _models_epilog() -> str:
     help="Ratings >= this are positives, the rest are dropped (default 4 for ml-100k, the "
     "spec's [interactions] min_rating for a spec, otherwise every interaction).",
 )
-@click.option("--path", "data_path", default=None, help="Dataset directory for local datasets.")
 @click.option("--k", "ks", default="10,20", show_default=True, help="Cutoffs, comma-separated.")
-@click.option("--device", default="cpu", show_default=True, help="Training device (cpu, cuda).")
-@text_tower_options
-@click.option(
-    "--progress/--no-progress",
-    default=True,
-    help="Progress on stderr: one line per epoch of each trained model (loss, validation, epoch "
-    "time, ETA with early stopping).",
+@run_options(
+    "Progress on stderr: one line per epoch of each trained model (loss, validation, epoch "
+    "time, ETA with early stopping)."
 )
 @settings_options
 def compare(
@@ -237,12 +232,8 @@ def compare(
     epochs: int | None,
     max_seconds: float | None,
     min_rating: float | None,
-    data_path: str | None,
     ks: str,
-    device: str,
-    text_finetune: str,
-    init_text_from: str | None,
-    progress: bool,
+    run: RunSettings,
     sets: tuple[str, ...],
     config_file: str | None,
     help_config: bool,
@@ -291,12 +282,10 @@ def compare(
         primary=f"NDCG@{max(cutoffs)}",
         epochs=epochs,
         max_seconds=max_seconds,
-        device=device,
         valid_share=valid_share,
         valid_users=valid_users,
-        eval_progress=progress,
-        text_finetune=text_finetune,
-        init_text_from=init_text_from,
+        eval_progress=run.progress,
+        **run.option_fields(),
     )
     files = parse_split_files(split_files)
     if files and protocol != "given":
@@ -305,12 +294,12 @@ def compare(
         ds, mr, spec = load_split_files(files), min_rating, None
         label = f"split files {', '.join(f'{k}={v}' for k, v in files.items())}"
     else:
-        ds, mr, label, spec = load_target_spec(spec_or_dataset, data_path, min_rating)
+        ds, mr, label, spec = load_target_spec(spec_or_dataset, run.data_path, min_rating)
     pos = positives(ds, min_rating=mr)
     context = ModelContext(dataset=ds, positives=pos, spec=spec)
     say = (
         (lambda msg: click.echo(f"[{time.perf_counter() - t0:6.1f}s] {msg}", err=True))
-        if progress
+        if run.progress
         else None
     )
     if say:

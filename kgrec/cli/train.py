@@ -8,7 +8,7 @@ import time
 
 import click
 
-from kgrec.cli._options import text_tower_options
+from kgrec.cli._options import RunSettings, run_options
 from kgrec.cli.compare import settings_options
 from kgrec.cli.models import MODEL_HELP
 from kgrec.errors import SpecError
@@ -55,14 +55,9 @@ from kgrec.errors import SpecError
     help="Continue from OUT/checkpoint after an interruption (same split and settings).",
 )
 @click.option("--min-rating", type=float, default=None, help="Ratings >= this are positives.")
-@click.option("--path", "data_path", default=None, help="Dataset directory for local datasets.")
-@click.option("--device", default="cpu", show_default=True, help="Training device (cpu, cuda).")
-@text_tower_options
-@click.option(
-    "--progress/--no-progress",
-    default=True,
-    help="One line per epoch on stderr: loss, validation, epoch time and an ETA that accounts "
-    "for early stopping.",
+@run_options(
+    "One line per epoch on stderr: loss, validation, epoch time and an ETA that accounts "
+    "for early stopping."
 )
 @settings_options
 def train(
@@ -75,11 +70,7 @@ def train(
     max_seconds: float | None,
     resume: bool,
     min_rating: float | None,
-    data_path: str | None,
-    device: str,
-    text_finetune: str,
-    init_text_from: str | None,
-    progress: bool,
+    run: RunSettings,
     sets: tuple[str, ...],
     config_file: str | None,
     help_config: bool,
@@ -132,11 +123,9 @@ def train(
         seeds=(seed,),
         epochs=epochs,
         max_seconds=max_seconds,
-        device=device,
-        text_finetune=text_finetune,
-        init_text_from=init_text_from,
+        **run.option_fields(),
     )
-    ds, mr, label, spec = load_target_spec(spec_or_dataset, data_path, min_rating)
+    ds, mr, label, spec = load_target_spec(spec_or_dataset, run.data_path, min_rating)
     pos = positives(ds, min_rating=mr)
     split = make_split(pos, PROTOCOL_SPLITS[protocol], seed=seed)
     split_path = out / "split.npz"
@@ -149,7 +138,7 @@ def train(
             )
     from kgrec.train._distributed import init_from_env, is_main
 
-    init_from_env(device)
+    init_from_env(run.device)
     main_rank = is_main()  # under torchrun only rank 0 writes files
     if main_rank:
         split.save(split_path)
@@ -167,7 +156,7 @@ def train(
     )
     # the one fit + evaluate step of every run; under torchrun only rank 0 evaluates
     tasks = proto.tests if main_rank else []
-    if progress:
+    if run.progress:
         from kgrec.train import epoch_reporter
 
         def line(r) -> None:
