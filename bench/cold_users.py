@@ -87,7 +87,7 @@ def _evaluate(model: Any, tasks: list, seed: int, label: str) -> pd.DataFrame:
 
 def run(args: argparse.Namespace) -> None:
     from kgrec.data import make_split
-    from kgrec.eval import parse_metric, positives
+    from kgrec.eval import parse_metric
     from kgrec.eval._protocol import build_protocol, cold_users_tasks
     from kgrec.experiment import CompareOptions, ModelContext, make_model, validator
     from kgrec.graph import load_spec
@@ -97,9 +97,8 @@ def run(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     data_path = Path(args.data_path).resolve() if args.data_path else None
     spec = load_spec(args.spec, data_path=data_path)
-    ds = spec.load_dataset()
-    pos = positives(ds, min_rating=spec.interactions.min_rating)
-    ctx = ModelContext(dataset=ds, positives=pos, spec=spec)
+    ctx = ModelContext.from_spec(spec)
+    pos = ctx.positives
     name = Path(args.spec).stem
     work = PARTS / name
     work.mkdir(parents=True, exist_ok=True)

@@ -68,16 +68,14 @@ def _options(setting: str, seed: int):
 def run(args: argparse.Namespace) -> None:
     import torch
 
-    from kgrec.eval import positives
     from kgrec.experiment import CompareOptions, ModelContext, compare, seeds_from
     from kgrec.graph import load_spec
     from kgrec.models import HybridRecommender
 
     torch.set_num_threads(args.threads)
     spec = load_spec(args.spec, data_path=args.data_path)
-    ds = spec.load_dataset()
-    pos = positives(ds, min_rating=spec.interactions.min_rating)
-    ctx = ModelContext(dataset=ds, positives=pos, spec=spec)
+    ctx = ModelContext.from_spec(spec)
+    pos = ctx.positives
     PARTS.mkdir(parents=True, exist_ok=True)
     runs = []
     for k, seed in enumerate(seeds_from(args.seeds)):

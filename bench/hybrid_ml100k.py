@@ -124,15 +124,13 @@ def _factory(label: str, threads: int):
 
 
 def run(args: argparse.Namespace) -> None:
-    from kgrec.eval import positives
     from kgrec.experiment import CompareOptions, ModelContext, compare, seeds_from
     from kgrec.graph import load_spec
 
     torch.set_num_threads(args.threads)
     spec = load_spec(args.spec)
-    ds = spec.load_dataset()
-    pos = positives(ds, min_rating=spec.interactions.min_rating)
-    ctx = ModelContext(dataset=ds, positives=pos, spec=spec)
+    ctx = ModelContext.from_spec(spec)
+    pos = ctx.positives
     work = _paths(args)[0] / args.protocol
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()

@@ -338,14 +338,12 @@ def main() -> None:
     torch.set_num_threads(1)
     PARTS.mkdir(parents=True, exist_ok=True)
     if not args.assemble_only:
-        from kgrec.eval import positives
         from kgrec.experiment import ModelContext
         from kgrec.graph import load_spec
 
         spec = load_spec(SPEC)
-        ds = spec.load_dataset()
-        pos = positives(ds, min_rating=spec.interactions.min_rating)
-        ctx = ModelContext(dataset=ds, positives=pos, spec=spec)
+        ctx = ModelContext.from_spec(spec)
+        ds, pos = ctx.dataset, ctx.positives
         for s in args.seeds.split(","):
             print(f"seed {s}", flush=True)
             run_seed(args, int(s), ctx, pos, ds)

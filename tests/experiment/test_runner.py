@@ -112,3 +112,11 @@ def test_fit_and_evaluate_is_the_runners_step(comp, pos):
     theirs = comp.per_user.query("seed == 1 and model == 'itemknn' and metric == 'NDCG@20'")
     assert len(ours) == len(theirs)
     np.testing.assert_allclose(ours.loc[theirs["user"]].to_numpy(), theirs["value"].to_numpy())
+
+
+def test_model_factories_are_a_typed_protocol():
+    """Models built from side information are ContextFactory classes; the others are not."""
+    from kgrec.models import MODELS, ContextFactory
+
+    built_from_context = {n for n, k in MODELS.items() if isinstance(k, ContextFactory)}
+    assert built_from_context == {"hybrid", "textknn", "kgknn", "content2cf"}

@@ -47,7 +47,7 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(1)
     from kgrec.data import make_split
-    from kgrec.eval import parse_metric, positives
+    from kgrec.eval import parse_metric
     from kgrec.eval._protocol import build_protocol, cold_users_tasks
     from kgrec.experiment import ModelContext, validator
     from kgrec.graph import load_spec
@@ -56,9 +56,8 @@ def main() -> None:
     from kgrec.models.hybrid._user_encoder import UserEncoderConfig
 
     spec = load_spec(HERE.parents[2] / "graphs" / "movielens-100k.toml")
-    ds = spec.load_dataset()
-    pos = positives(ds, min_rating=spec.interactions.min_rating)
-    ctx = ModelContext(dataset=ds, positives=pos, spec=spec)
+    ctx = ModelContext.from_spec(spec)
+    pos = ctx.positives
     out_path = HERE / "encoder_results.json"
     results = json.loads(out_path.read_text()) if out_path.exists() else {}
     for i in range(args.seeds):
