@@ -61,6 +61,14 @@ def _mean(f: pd.DataFrame, task: str, metric: str = "Recall@20") -> float:
 
 
 def _genres(ds, item_ids) -> list[set[str]]:
+    """Per item its topic set: the genres (ml-100k's ``class`` column), or, for a dataset with
+    tags (lastfm-hetrec), its top tag (most users)."""
+    if ds.tags is not None:
+        counts = ds.tags.groupby(["item", "tag"], sort=False).size().reset_index(name="n")
+        counts = counts.sort_values(["item", "n"], ascending=[True, False], kind="stable")
+        top = counts.groupby("item", sort=False)["tag"].first()
+        top.index = top.index.astype(str)
+        return [{str(top[str(i)])} if str(i) in top.index else set() for i in item_ids]
     frame = ds.items.frame
     col = frame.set_index(frame["id"].astype(str))["class"]
     out = []
@@ -112,8 +120,10 @@ def run_seed(args: argparse.Namespace, seed: int, ctx, pos, ds) -> dict[str, Any
 
     # today's hybrid: graph model + ridge cold map
     opts = HybridRecommender.default_options.replace(seed=int(seed))
+    if args.max_seconds:  # a whole-fit budget (lastfm-hetrec on a shared 2-core machine)
+        opts = opts.replace(max_seconds=float(args.max_seconds))
     cfg = HybridConfig(cf_blend="none", cold_map="ridge", text_finetune_epochs=args.epochs)
-    saved = PARTS / f"graph_{seed}"
+    saved = PARTS / f"{args.prefix}graph_{seed}"
     t0 = time.perf_counter()
     if (saved / "model.json").is_file():  # the same graph model, fitted by an earlier run
         from kgrec.models import Recommender
@@ -139,6 +149,7 @@ def run_seed(args: argparse.Namespace, seed: int, ctx, pos, ds) -> dict[str, Any
     frames.append(f_ridge.assign(model="hybrid (ridge, today)"))
     meta["on_topic@10"]["hybrid (ridge, today)"] = _on_topic(ridge_vecs, cold_test, warm, genres)
     meta["demo_neighbours"] = {}
+    is_ml = args.prefix == ""
     names = {
         i: str(t).split(". release_year")[0]
         for i, t in zip(range(len(pos.items.ids)), _item_titles(ds, pos.items.ids), strict=True)
@@ -153,8 +164,9 @@ def run_seed(args: argparse.Namespace, seed: int, ctx, pos, ds) -> dict[str, Any
 
     from kgrec.text import CachedEncoder, TransformerEncoder
 
-    base_demo = CachedEncoder(TransformerEncoder()).encode([DEMO])[0]
-    meta["demo_neighbours"]["hybrid (ridge, today)"] = demo(model, base_demo)
+    if is_ml:
+        base_demo = CachedEncoder(TransformerEncoder()).encode([DEMO])[0]
+        meta["demo_neighbours"]["hybrid (ridge, today)"] = demo(model, base_demo)
 
     for mode in args.modes.split(","):
         model.item_vecs_ = ridge_vecs.copy()
@@ -182,6 +194,21 @@ def run_seed(args: argparse.Namespace, seed: int, ctx, pos, ds) -> dict[str, Any
         frames.append(f_t.assign(model=label))
         choose = "tower" if _mean(f_t, "cold-valid") > _mean(f_ridge, "cold-valid") else "ridge"
         frames.append((f_t if choose == "tower" else f_ridge).assign(model=f"{label}+auto"))
+        # blend of the tower's and the ridge map's cold vectors, weight chosen on cold-valid
+        # (0: the ridge map; the tower alone is the plain label)
+        cold_all = np.flatnonzero(split.item_role != WARM)
+        tower_vecs = model.item_vecs_.copy()
+        blend_curve, blend_frames = {}, {}
+        for b in (0.0, 0.25, 0.5, 0.75):
+            mixed = (1 - b) * ridge_vecs[cold_all] + b * tower_vecs[cold_all]
+            mixed /= np.maximum(np.linalg.norm(mixed, axis=1, keepdims=True), 1e-12)
+            model.item_vecs_ = ridge_vecs.copy()
+            model.item_vecs_[cold_all] = model.cold_scale_ * mixed
+            blend_frames[b] = _long(model.score, tasks, seed)
+            blend_curve[b] = _mean(blend_frames[b], "cold-valid")
+        b_best = max(blend_curve, key=lambda b: (blend_curve[b], -b))
+        frames.append(blend_frames[b_best].assign(model=f"{label}+blend"))
+        model.item_vecs_ = tower_vecs
         hist = model.tower_result_["history"]
         ep = [h for h in hist if h["epoch"] > 0]
         meta["modes"][label] = {
@@ -199,6 +226,8 @@ def run_seed(args: argparse.Namespace, seed: int, ctx, pos, ds) -> dict[str, Any
                 "ridge": _mean(f_ridge, "cold-valid"),
             },
             "chosen_on_cold_valid": choose,
+            "blend_cold_valid_curve": blend_curve,
+            "blend_weight_chosen_on_cold_valid": b_best,
             "trainable_params": int(sum(p.numel() for p in tower.parameters())),
             "peak_rss_mb": max(r0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 1024,
         }
@@ -206,13 +235,14 @@ def run_seed(args: argparse.Namespace, seed: int, ctx, pos, ds) -> dict[str, Any
         meta["on_topic@10"][f"{label} tower text space"] = _on_topic(
             model.tower_text_, cold_test, warm, genres
         )
-        meta["demo_neighbours"][label] = demo(model, tower.encode([DEMO])[0])
+        if is_ml:
+            meta["demo_neighbours"][label] = demo(model, tower.encode([DEMO])[0])
         if args.save_tower:
-            model.save_text_tower(PARTS / f"tower_{mode}_{seed}")
+            model.save_text_tower(PARTS / f"{args.prefix}tower_{mode}_{seed}")
         print(f"  {label}: cold {_mean(f_t, 'cold'):.4f} (ridge {_mean(f_ridge, 'cold'):.4f}), "
               f"cold-valid {_mean(f_t, 'cold-valid'):.4f} vs {_mean(f_ridge, 'cold-valid'):.4f}, "
               f"fit {fit_s:.0f}s", flush=True)  # fmt: skip
-    stem = f"seed_{seed}{args.tag}"
+    stem = f"{args.prefix}seed_{seed}{args.tag}"
     pd.concat(frames, ignore_index=True).to_csv(PARTS / f"{stem}.csv.gz", index=False)
     meta["loadavg"] = os.getloadavg()
     meta["date"] = datetime.now(UTC).isoformat(timespec="seconds")
@@ -227,15 +257,18 @@ def _epochs(args: argparse.Namespace, mode: str) -> int:
 
 def _item_titles(ds, ids) -> list[str]:
     frame = ds.items.frame
-    col = frame.set_index(frame["id"].astype(str))["movie_title"]
+    field = "movie_title" if "movie_title" in frame.columns else "name"
+    if field not in frame.columns:
+        return [str(i) for i in ids]
+    col = frame.set_index(frame["id"].astype(str))[field]
     return [str(col.get(str(i), i)) for i in ids]
 
 
-def assemble() -> None:
+def assemble(prefix: str = "", spec_path: str = "graphs/movielens-100k.toml") -> None:
     from kgrec.eval import bootstrap_ci, paired_test
 
-    frames = [pd.read_csv(p) for p in sorted(PARTS.glob("seed_*.csv.gz"))]
-    metas = [json.loads(p.read_text()) for p in sorted(PARTS.glob("seed_*.json"))]
+    frames = [pd.read_csv(p) for p in sorted(PARTS.glob(f"{prefix}seed_*.csv.gz"))]
+    metas = [json.loads(p.read_text()) for p in sorted(PARTS.glob(f"{prefix}seed_*.json"))]
     if not frames:
         return
     f = pd.concat(frames, ignore_index=True).drop_duplicates(
@@ -243,7 +276,7 @@ def assemble() -> None:
     )
     out: dict[str, Any] = {
         "name": "text_finetune",
-        "spec": "graphs/movielens-100k.toml",
+        "spec": spec_path,
         "protocol": "cold-item (20% of items held out: half cold-valid, half cold test); 'cold' "
         "ranks the cold test items only; Recall@20 per user; graph model trained once per "
         "seed, each fine-tuning mode re-embeds the cold items on top of it",
@@ -303,7 +336,10 @@ def assemble() -> None:
         for k, v in m.get("on_topic@10", {}).items():
             ot.setdefault(k, []).append(v)
     out["on_topic@10_cold_items_mean"] = {k: round(float(np.mean(v)), 4) for k, v in ot.items()}
-    OUT.write_text(json.dumps(out, indent=1))
+    path = OUT if not prefix else OUT.with_name(f"text_finetune_{prefix.rstrip('_')}.json")
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(out, indent=1))
+    os.replace(tmp, path)
     print(
         json.dumps(
             {
@@ -319,11 +355,14 @@ def assemble() -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--seeds", default="2020")
+    p.add_argument("--spec", default=str(SPEC.relative_to(HERE.parent)))
+    p.add_argument("--data-path", default=None, help="local copy of the dataset (lastfm-hetrec)")
     p.add_argument("--modes", default="top-layers")
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--lora-epochs", type=int, default=4)
     p.add_argument("--full-epochs", type=int, default=2)
     p.add_argument("--save-tower", action="store_true")
+    p.add_argument("--max-seconds", type=float, default=0, help="graph-fit budget (0: none)")
     p.add_argument("--lr", type=float, default=5e-5, help="tower learning rate")
     p.add_argument("--head-lr", type=float, default=1e-3, help="head learning rate (0: frozen)")
     p.add_argument(
@@ -335,19 +374,21 @@ def main() -> None:
     p.add_argument("--tag", default="", help="suffix of the variant's labels and part files")
     p.add_argument("--assemble-only", action="store_true")
     args = p.parse_args()
+    spec_name = Path(args.spec).stem
+    args.prefix = "" if spec_name == "movielens-100k" else f"{spec_name}_"
     torch.set_num_threads(1)
     PARTS.mkdir(parents=True, exist_ok=True)
     if not args.assemble_only:
         from kgrec.experiment import ModelContext
         from kgrec.graph import load_spec
 
-        spec = load_spec(SPEC)
+        spec = load_spec(args.spec, data_path=args.data_path)
         ctx = ModelContext.from_spec(spec)
         ds, pos = ctx.dataset, ctx.positives
         for s in args.seeds.split(","):
             print(f"seed {s}", flush=True)
             run_seed(args, int(s), ctx, pos, ds)
-    assemble()
+    assemble(args.prefix, args.spec)
 
 
 if __name__ == "__main__":
