@@ -365,7 +365,7 @@ def test_ridge_cold_map_module_matches_the_hybrids_cold_vectors(data):
     inp = synthetic_inputs()
     cold = np.array([0, 1, 2])
     m = without_items(data, cold)
-    model = make_hybrid(inp, cold_map="ridge").fit(m)
+    model = make_hybrid(inp, cold_map="ridge", cold_knn=0.0).fit(m)
     x = model._cold_features()
     warm = np.asarray(m.sum(0)).ravel() > 0
     ref = RidgeColdMap(model.config.cold_ridge, model.config.cold_calibrate, model.options.seed)
@@ -373,4 +373,32 @@ def test_ridge_cold_map_module_matches_the_hybrids_cold_vectors(data):
     np.testing.assert_allclose(ref.w, model.cold_w_, atol=1e-6)
     np.testing.assert_allclose(
         model.cold_scale_ * ref.map(x[cold]), model.item_vecs_[cold], atol=1e-5
+    )
+
+
+def test_knn_vectors_follow_the_most_similar_known_items():
+    """A query equal to one known item's features gets (nearly) that item's vector; a blend
+    weight of 0 leaves the ridge vectors as they are."""
+    from kgrec.models.hybrid._cold_map import blend_unit, knn_vectors, unit_rows
+
+    rng = np.random.default_rng(1)
+    feats = unit_rows(rng.normal(size=(40, 12)))
+    vecs = unit_rows(rng.normal(size=(40, 6)))
+    out = knn_vectors(feats[[3, 7]], sp.csr_matrix(feats), vecs, k=5, temperature=0.01)
+    np.testing.assert_allclose(out, vecs[[3, 7]], atol=1e-3)
+    np.testing.assert_allclose(blend_unit(vecs[:2], out, 0.0), vecs[:2], atol=1e-6)
+
+
+def test_cold_knn_blend_changes_cold_vectors_and_survives_reload(data, tmp_path):
+    inp = synthetic_inputs()
+    cold = np.array([0, 1, 2])
+    m = without_items(data, cold)
+    plain = make_hybrid(inp, cold_map="ridge", cold_knn=0.0).fit(m)
+    knn = make_hybrid(inp, cold_map="ridge", cold_knn=0.5).fit(m)
+    assert np.abs(knn.item_vecs_[cold] - plain.item_vecs_[cold]).max() > 1e-3
+    np.testing.assert_allclose(knn.item_vecs_[3:], plain.item_vecs_[3:], atol=1e-6)
+    emb = knn.embed_items(inp.item_text[cold], [[] for _ in cold])
+    loaded = Recommender.load(knn.save(tmp_path / "m"))
+    np.testing.assert_allclose(
+        loaded.embed_items(inp.item_text[cold], [[] for _ in cold]), emb, atol=1e-5
     )

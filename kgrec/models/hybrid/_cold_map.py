@@ -7,6 +7,9 @@ interactions a vector from their content (Heater / DropoutNet-style "content -> 
 * :class:`RidgeColdMap`: ridge regression of the warm items' vectors on those features, with an
   out-of-fold calibration (:func:`calibration`: ridge predictions of unseen items shrink toward
   their mean; ``alpha`` restores their spread, ``offset`` their mean) and unit-length output;
+* :func:`knn_vectors` / :func:`blend_unit`: a kNN regression (softmax-weighted mean of the
+  vectors of the most similar warm items) blended into the ridge output (``cold_knn``: chosen on
+  ml-100k's cold validation items, ``bench/research/text_finetune/cold_map_variants.json``);
 * :func:`choose_scale`: the length of the mapped vectors against learned (unit) ones, chosen on a
   validation callback (dot-product scores make it a prior of content-only items).
 
@@ -157,3 +160,35 @@ def choose_scale(
     vectors at that length; ties: the larger) and the whole curve."""
     curve = {float(g): float(evaluate(float(g))) for g in grid}
     return max(curve, key=lambda g: (curve[g], g)), curve
+
+
+def knn_vectors(
+    query: np.ndarray,
+    known: sp.csr_matrix,
+    known_vecs: np.ndarray,
+    *,
+    k: int = 50,
+    temperature: float = 0.05,
+    chunk: int = 1024,
+) -> np.ndarray:
+    """Unit-length softmax-weighted means of the vectors of each query's ``k`` most similar known
+    items (cosine of the unit-row features ``query`` and ``known``; weights
+    ``softmax(cos / temperature)``): a kNN regression onto the learned space, less shrunk toward
+    the mean than the ridge map."""
+    q = unit_rows(np.asarray(query, np.float64)).astype(np.float32)
+    kk = int(min(k, known.shape[0]))
+    out = np.empty((len(q), known_vecs.shape[1]), np.float64)
+    known = sp.csr_matrix(known, dtype=np.float32)
+    for s in range(0, len(q), chunk):
+        sim = np.asarray((known @ q[s : s + chunk].T).T)
+        top = np.argpartition(-sim, kk - 1, axis=1)[:, :kk]
+        z = np.take_along_axis(sim, top, 1).astype(np.float64) / temperature
+        w = np.exp(z - z.max(1, keepdims=True))
+        w /= w.sum(1, keepdims=True)
+        out[s : s + chunk] = np.einsum("ck,ckd->cd", w, known_vecs[top].astype(np.float64))
+    return unit_rows(out).astype(np.float32)
+
+
+def blend_unit(a: np.ndarray, b: np.ndarray, weight: float) -> np.ndarray:
+    """``unit((1 - weight) a + weight b)`` row by row."""
+    return unit_rows((1.0 - weight) * np.asarray(a, np.float64) + weight * b).astype(np.float32)
