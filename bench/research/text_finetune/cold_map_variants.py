@@ -94,16 +94,21 @@ def run_seed(seed: int, pos: Any, inp: Any, metrics: Any) -> dict[str, Any]:
         run(f"lam{lam}", m2.map(x[cold]))
     m3 = cm.RidgeColdMap(10.0, False, seed).fit(x[warm], y)
     run("uncalibrated", m3.map(x[cold]))
-    xn = cm.unit_rows(x[:, :-1])
-    sim = xn[cold] @ xn[warm].T
-    for k in (10, 50):
-        top = np.argsort(-sim, axis=1)[:, :k]
-        s = np.take_along_axis(sim, top, 1) / 0.05
-        wts = np.exp(s - s.max(1, keepdims=True))
-        wts /= wts.sum(1, keepdims=True)
-        knn = cm.unit_rows(np.einsum("ck,ckd->cd", wts, y[top]))
-        for b in (0.25, 0.5, 1.0):
-            run(f"knn{k}_b{b}", cm.unit_rows((1 - b) * unit + b * knn))
+    d_text = inp.item_text.shape[1]
+    for tag, feats, grid in (
+        ("", x[:, :-1], ((10, (0.25, 0.5, 1.0)), (50, (0.125, 0.25, 0.375, 0.5, 1.0)))),
+        ("_text", x[:, :d_text], ((50, (0.125, 0.25, 0.375)),)),
+    ):
+        xn = cm.unit_rows(feats)
+        sim = xn[cold] @ xn[warm].T
+        for k, blends in grid:
+            top = np.argsort(-sim, axis=1)[:, :k]
+            s = np.take_along_axis(sim, top, 1) / 0.05
+            wts = np.exp(s - s.max(1, keepdims=True))
+            wts /= wts.sum(1, keepdims=True)
+            knn = cm.unit_rows(np.einsum("ck,ckd->cd", wts, y[top]))
+            for b in blends:
+                run(f"knn{k}{tag}_b{b}", cm.unit_rows((1 - b) * unit + b * knn))
     chosen = max((k for k in res if isinstance(res[k], dict)), key=lambda k: res[k]["cold-valid"])
     res["chosen_on_cold_valid"] = chosen
     res["n_cold_valid_items"] = int((split.item_role == COLD_VALID).sum())
