@@ -294,6 +294,22 @@ NOTES: dict[str, list[str]] = {
         "top-layers, lora, full in one process, so only the first mode's figure is its own",
         "timings: 1 torch thread on a 2-core machine shared with other jobs (loadavg recorded "
         "per seed); no GPU machine was available to this session",
+        "'content model (text + KG LSI; kgrec neighbors)': on-topic in the space that kgrec "
+        "neighbors / POST /neighbors take similar items from (built training-free from the "
+        "whole catalog: text and KG links are content)",
+    ],
+    "lastfm-hetrec_": [
+        "1 seed; the graph model was fitted under a 1200 s whole-fit budget (6 epochs, stopped "
+        "by time, best epoch 5), shared by every row; fine-tuning: top-layers, 3 epochs",
+        "topic = the artist's top tag (most users); artist text = name + tags, so text-kNN's "
+        "neighbours share tags by construction",
+        "cold_knn=0.25 was chosen on ml-100k only: this dataset is its held-out check",
+        "the tower's epoch-0 check (0.5396) is below the ridge map's cold-valid (0.5518): the "
+        "tower reads at most 64 tokens (FinetuneConfig.max_length), the frozen cache longer tag "
+        "lists",
+        "'-from-ml100k': top-layers started from ml-100k's seed-2021 top-layers tower "
+        "(--init-text-from; the one ml-100k tower whose chosen epoch was not 0)",
+        "no GPU machine was available to this session",
     ],
 }
 
