@@ -40,7 +40,8 @@ def _fit(name: str):
     from kgrec.train import TrainingOptions
 
     proto = _data()
-    opts = TrainingOptions(epochs=4, batch_size=256, lr=5e-3, patience=0, seed=7)
+    batch = 64 if name == "hybrid" else 256  # the hybrid's batches count users
+    opts = TrainingOptions(epochs=4, batch_size=batch, lr=5e-3, patience=0, seed=7)
     model = MODELS[name](options=opts)
     model.fit(proto.split.train_matrix())
     return model, proto
@@ -70,7 +71,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.mark.parametrize("name", ["mf", pytest.param("lightgcn", marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    "name", ["mf", "hybrid", pytest.param("lightgcn", marks=pytest.mark.slow)]
+)
 def test_two_gloo_processes_match_one(tmp_path: Path, name: str) -> None:
     import torch
     import torch.multiprocessing as mp

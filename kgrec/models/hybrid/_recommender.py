@@ -265,6 +265,22 @@ class UserBatchSampler:
             )
 
 
+def _shard_for_ranks(sampler: UserBatchSampler, config: HybridConfig, device: str) -> Any:
+    """Under torchrun (``WORLD_SIZE`` > 1): this rank's users of every batch
+    (:mod:`kgrec.models.hybrid._sharding`); the sampler itself in one process."""
+    from kgrec.train._distributed import init_from_env
+
+    rank, size = init_from_env(device)
+    if size == 1:
+        return sampler
+    from kgrec.models.hybrid._sharding import ShardedUserSampler, shardable
+
+    if not shardable(config):
+        log.info("hybrid loss has non-pair terms: every rank trains on the whole batch")
+        return sampler
+    return ShardedUserSampler(sampler, rank, size)
+
+
 def normalized_ui_adjacency(train: sp.csr_matrix) -> sp.csr_matrix:
     """``D^-1/2 [[0, R], [R^T, 0]] D^-1/2`` (users first, then items)."""
     from kgrec.models.cf.lightgcn import normalized_adjacency
@@ -388,6 +404,7 @@ class HybridRecommender(TextTowerMixin, NewUserMixin, LearnedVectorsMixin, Recom
             n_entities=len(il.entities) if il is not None else 0,
             triples_per_batch=c.triples_per_batch,
         )
+        sampler = _shard_for_ranks(sampler, c, opts.device)
 
         def _validate() -> float:
             self._refresh_vectors()
