@@ -177,6 +177,74 @@ def refit_full(name: str, args: argparse.Namespace, epochs: int) -> dict[str, An
     }
 
 
+def _ddp_worker(rank: int, size: int, port: int, name: str, args: argparse.Namespace, out: str):
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        RANK=str(rank),
+        WORLD_SIZE=str(size),
+        LOCAL_RANK=str(rank),
+    )
+    torch.set_num_threads(args.ddp_threads)
+    split, proto = _load(args, 0.0)
+    model = _build(name, args, args.ddp_epochs)
+    model.options = model.options.replace(patience=0)
+    load0 = os.getloadavg()
+    t0, c0 = time.perf_counter(), time.process_time()
+    model.fit(split.train_matrix())
+    fit_s, fit_cpu = time.perf_counter() - t0, time.process_time() - c0
+    if size > 1:
+        import torch.distributed as dist
+
+        dist.destroy_process_group()
+    if rank != 0:
+        return
+    res = evaluate(model.score, proto.tests[0], [Recall(20), NDCG(20)], tie_seed=0)
+    hist = model.result_.history if model.result_ is not None else []
+    row = {
+        "processes": size,
+        "threads_per_process": args.ddp_threads,
+        "epochs": args.ddp_epochs,
+        "fit_s": fit_s,
+        "fit_cpu_s_rank0": fit_cpu,
+        "epoch_s": [h.get("epoch_s") for h in hist],
+        "epoch_s_mean": float(np.mean([h["epoch_s"] for h in hist])) if hist else None,
+        "loadavg_fit_start": load0,
+        "loadavg_end": os.getloadavg(),
+        "peak_rss_mib_rank0": _peak_mib(),
+        "metrics": {k: float(v) for k, v in res.mean().items()},
+        "selection": f"no validation: {args.ddp_epochs} epochs on all of train, last weights",
+    }
+    Path(out).write_text(json.dumps(row, default=float))
+
+
+def ddp_compare(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    """``name`` trained for ``--ddp-epochs`` epochs in 1 and in 2 gloo processes (each a spawned
+    process, ``--ddp-threads`` threads each): epoch times and test metrics side by side."""
+    import socket
+    import tempfile
+
+    import torch.multiprocessing as mp
+
+    rows: dict[str, Any] = {}
+    for size in [int(x) for x in args.ddp_procs.split(",")]:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        with tempfile.TemporaryDirectory() as tmp:
+            out = str(Path(tmp) / "row.json")
+            mp.start_processes(
+                _ddp_worker,
+                args=(size, port, name, args, out),
+                nprocs=size,
+                join=True,
+                start_method="spawn",
+            )
+            rows[f"{size}_processes"] = json.loads(Path(out).read_text())
+        print(name, size, json.dumps(rows[f"{size}_processes"]["metrics"]), flush=True)
+    return rows
+
+
 def run_model(name: str, args: argparse.Namespace) -> dict[str, Any]:
     trained = name in ("mf", "lightgcn", "hybrid")
     share = args.valid_share if trained else 0.0
@@ -261,6 +329,9 @@ def main() -> None:
     ap.add_argument("--profile-epoch", action="store_true")
     ap.add_argument("--options", default="", help="training option overrides KEY=VALUE,...")
     ap.add_argument("--refit-full", action="store_true")
+    ap.add_argument("--ddp-procs", default="", help="e.g. 1,2: data-parallel comparison only")
+    ap.add_argument("--ddp-epochs", type=int, default=3)
+    ap.add_argument("--ddp-threads", type=int, default=1)
     ap.add_argument("--model-config", default="", help="model config overrides KEY=VALUE,...")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -274,6 +345,18 @@ def main() -> None:
     if args.profile_epoch:
         out["mf_epoch_profile"] = {**profile_epoch(args), "date": datetime.now(UTC).isoformat()}
         atomic_write_text(args.out, json.dumps(out, indent=1))
+    if args.ddp_procs:
+        for name in [m for m in args.models.split(",") if m]:
+            ddp = out.setdefault("ddp", {})
+            ddp[name] = {
+                **ddp_compare(name, args),
+                "command": out["commands"][-1],
+                "date": datetime.now(UTC).isoformat(),
+                "options_override": args.options,
+                "config_override": args.model_config,
+            }
+            atomic_write_text(args.out, json.dumps(out, indent=1, default=float))
+        return
     for name in [m for m in args.models.split(",") if m]:
         row = run_model(name, args)
         row["date"] = datetime.now(UTC).isoformat()
