@@ -29,12 +29,9 @@ from typing import Any
 import torch
 
 from kgrec._atomic import atomic_write_text
+from kgrec.data import make_split
 from kgrec.data.sources import kgat
-from kgrec.eval import positives
-from kgrec.eval._metrics import NDCG, Recall
-from kgrec.eval._protocol import build_protocol
-from kgrec.eval._rank import evaluate
-from kgrec.eval._splits import make_split
+from kgrec.eval import NDCG, Recall, build_protocol, evaluate, positives
 
 
 def _parse(text: str) -> dict[str, str]:
@@ -46,7 +43,7 @@ def _parse(text: str) -> dict[str, str]:
 
 
 def _sample(task: Any, n: int, seed: int) -> Any:
-    from kgrec.eval._runner import sample_users
+    from kgrec.experiment import sample_users
 
     return sample_users(task, n, seed)
 
