@@ -33,7 +33,9 @@ def test_ranks_losses_and_gradients_sum_to_the_whole_batch(ranking: str) -> None
         mod.zero_grad(set_to_none=True)
         loss = mod.loss(b)
         loss.backward()
-        return float(loss.detach()), [p.grad.clone() for p in mod.parameters() if p.grad is not None]
+        return float(loss.detach()), [
+            p.grad.clone() for p in mod.parameters() if p.grad is not None
+        ]
 
     whole, g_whole = grads(batch)
     total, g_sum = 0.0, None
@@ -44,10 +46,14 @@ def test_ranks_losses_and_gradients_sum_to_the_whole_batch(ranking: str) -> None
         assert part.rows.max() < len(part.users)
         loss, g = grads(part)
         total += w * loss
-        g_sum = [w * x for x in g] if g_sum is None else [a + w * x for a, x in zip(g_sum, g)]
+        g_sum = (
+            [w * x for x in g]
+            if g_sum is None
+            else [a + w * x for a, x in zip(g_sum, g, strict=True)]
+        )
     assert sum(weights) == pytest.approx(1.0)
     assert total == pytest.approx(whole, rel=1e-5)
-    for a, b in zip(g_sum, g_whole):
+    for a, b in zip(g_sum, g_whole, strict=True):
         torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-4)
 
 

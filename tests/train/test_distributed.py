@@ -71,9 +71,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.mark.parametrize(
-    "name", ["mf", "hybrid", pytest.param("lightgcn", marks=pytest.mark.slow)]
-)
+@pytest.mark.parametrize("name", ["mf", "hybrid", pytest.param("lightgcn", marks=pytest.mark.slow)])
 def test_two_gloo_processes_match_one(tmp_path: Path, name: str) -> None:
     import torch
     import torch.multiprocessing as mp
