@@ -332,6 +332,8 @@ def main() -> None:
     ap.add_argument("--ddp-procs", default="", help="e.g. 1,2: data-parallel comparison only")
     ap.add_argument("--ddp-epochs", type=int, default=3)
     ap.add_argument("--ddp-threads", type=int, default=1)
+    ap.add_argument("--refit-epochs", type=int, default=0, help="refit only, this many epochs")
+    ap.add_argument("--refit-from", default="", help="the results file the epoch count is from")
     ap.add_argument("--model-config", default="", help="model config overrides KEY=VALUE,...")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -355,6 +357,24 @@ def main() -> None:
                 "options_override": args.options,
                 "config_override": args.model_config,
             }
+            atomic_write_text(args.out, json.dumps(out, indent=1, default=float))
+        return
+    if args.refit_epochs:
+        for name in [m for m in args.models.split(",") if m]:
+            refit = refit_full(name, args, args.refit_epochs)
+            refit["selection"] = (
+                f"epoch count {args.refit_epochs} = best epoch + 1 of an earlier run on the "
+                f"{args.valid_share:.0%} validation slice of train ({args.refit_from}); refit on "
+                "all of train, last weights"
+            )
+            refit["command"] = out["commands"][-1]
+            refit["date"] = datetime.now(UTC).isoformat()
+            refit["options_override"] = args.options
+            if name in PUBLISHED:
+                pub = PUBLISHED[name]["Recall@20"]
+                refit["recall20_vs_published"] = refit["metrics"]["Recall@20"] / pub - 1.0
+            out.setdefault("refit", {})[name] = refit
+            print(name, json.dumps(refit["metrics"]), flush=True)
             atomic_write_text(args.out, json.dumps(out, indent=1, default=float))
         return
     for name in [m for m in args.models.split(",") if m]:

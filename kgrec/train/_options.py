@@ -41,9 +41,7 @@ class TrainingOptions:
     #: of the batch ratio (the usual rule for Adam); small data keep ``batch_size`` and ``lr``.
     max_steps_per_epoch: int | None = None
     #: once ``max_steps_per_epoch`` is exceeded, the number of steps the batch is sized for
-    #: (None: ``max_steps_per_epoch`` itself). MF-BPR uses 3: on amazon-book's validation slice
-    #: near-full batches with the sqrt-scaled learning rate train faster and to a higher
-    #: validation NDCG than 128 steps (``bench/results/scale_mf_probe.json``)
+    #: (None: ``max_steps_per_epoch`` itself); e.g. 3 for near-full batches
     scaled_steps_per_epoch: int | None = None
 
     def __post_init__(self) -> None:

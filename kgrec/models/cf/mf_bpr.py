@@ -66,17 +66,12 @@ class MFBPR(EmbeddingRecommender):
 
     name = "mf"
     config_class = MFConfig
-    #: max_steps_per_epoch: on large data (> 262k training rows) the batch grows to a third of
-    #: the data (scaled_steps_per_epoch 3) and the lr by the sqrt of the batch ratio (amazon-book:
-    #: batch ~2e5, lr ~1e-2, chosen on its validation slice, ``bench/scale_mf_probe.py``);
-    #: ml-100k-sized data keep batch 2048 and lr 1e-3
+    #: max_steps_per_epoch: on large data (> 262k training rows) the batch grows instead of the
+    #: number of steps; ml-100k-sized data keep batch 2048 and lr 1e-3. (Near-full batches,
+    #: ``scaled_steps_per_epoch=3``, train faster on amazon-book but converge to a lower
+    #: validation NDCG@20, 0.0795 against 0.0825: ``bench/results/scale_mf_probe.json``.)
     default_options = TrainingOptions(
-        epochs=100,
-        batch_size=2048,
-        lr=1e-3,
-        patience=10,
-        max_steps_per_epoch=128,
-        scaled_steps_per_epoch=3,
+        epochs=100, batch_size=2048, lr=1e-3, patience=10, max_steps_per_epoch=128
     )
 
     def _build_module(self, train: sp.csr_matrix) -> nn.Module:
