@@ -306,12 +306,15 @@ def run_model(name: str, args: argparse.Namespace) -> dict[str, Any]:
         used = getattr(model, "fit_options_", None)
         if used is not None:
             row["batch_size"], row["lr"] = used.batch_size, used.lr
-        row["stopped_by"] = (
-            "early stopping"
-            if result.stopped_early
-            and (args.max_seconds is None or result.wall_s < args.max_seconds)
-            else ("time cap" if result.stopped_early else "epoch cap")
-        )
+        # the loop's own reason: the hybrid's budget stops training before max_seconds to leave
+        # time for its later parts, so wall time alone does not tell a time cap from patience
+        row["stopped_by"] = {
+            "patience": "early stopping",
+            "time_budget": "time cap",
+            "epoch_cap": "epoch cap",
+        }.get(result.stop_reason, result.stop_reason)
+        if row["stopped_by"] != "early stopping":
+            row["still_improving"] = result.still_improving()
     return row
 
 
