@@ -268,7 +268,31 @@ def _figures(frame: pd.DataFrame, metric: str) -> dict[str, Any]:
     }
 
 
+def _not_rerun(old: dict[str, Any], protocol: str, block: dict[str, Any]) -> dict[str, Any]:
+    """Models of the previous results file that this assembly's parts do not have: kept apart,
+    with the date of the file they come from, so that figures of an older library version never
+    sit beside fresh ones as if comparable (re-run them to bring them back)."""
+    prev = old.get("protocols", {}).get(protocol)
+    if not prev:
+        return {}
+    out: dict[str, Any] = {}
+    for task, tb in prev.get("tasks", {}).items():
+        fresh = block["tasks"].get(task, {}).get("models", {})
+        gone = {m: f for m, f in tb.get("models", {}).items() if m not in fresh}
+        if gone:
+            out[task] = gone
+    if not out:
+        return {}
+    return {
+        "note": "not re-run in this assembly: figures from the previous results file "
+        f"(assembled {old.get('date')}), made by an earlier library version; not comparable "
+        "with the rows above",
+        "tasks": out,
+    }
+
+
 def assemble(args: argparse.Namespace) -> None:
+    from kgrec._atomic import atomic_write_text
     from kgrec.eval import paired_test
     from kgrec.experiment import environment
 
@@ -407,10 +431,11 @@ def assemble(args: argparse.Namespace) -> None:
                 timing[label]["ease_blend_weight_per_seed"] = [m.get("blend_weight") for m in ms]
                 timing[label]["cold_scale_per_seed"] = [m.get("cold_scale") for m in ms]
         block["timing"] = timing
+        stale = _not_rerun(old, protocol, block)
+        if stale:
+            block["not_rerun"] = stale
         out["protocols"][protocol] = block
-    tmp = out_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(out, indent=1))
-    tmp.replace(out_path)
+    atomic_write_text(out_path, json.dumps(out, indent=1))
     print(f"wrote {out_path}")
     for protocol, block in out["protocols"].items():
         for task, tb in block["tasks"].items():
