@@ -2,8 +2,7 @@
 the smoothed IDF weight, and scipy CSR -> torch sparse CSR.
 
 One definition each, so that the content model, text composition and graph conversion agree to
-the bit. (``kgrec/models/hybrid`` still has its own copies of the normaliser and the IDF formula,
-in ``_coldstart.py`` and ``_recommender.py``; they are to move here with issue 12's hybrid work.)
+the bit (the hybrid's cold map and cold-start baselines included).
 """
 
 from __future__ import annotations

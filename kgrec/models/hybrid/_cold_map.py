@@ -27,6 +27,7 @@ from typing import Any, Self
 import numpy as np
 import scipy.sparse as sp
 
+from kgrec._numeric import normalize_rows, smooth_idf
 from kgrec.errors import KgrecError
 
 log = logging.getLogger(__name__)
@@ -46,9 +47,7 @@ def content_features(text: np.ndarray | None, bags: np.ndarray | None) -> np.nda
     """``[normalised text, bags, 1]`` per row (either part may be ``None``, not both)."""
     parts = []
     if text is not None:
-        t = np.asarray(text, np.float64)
-        n = np.linalg.norm(t, axis=1, keepdims=True)
-        parts.append(np.divide(t, n, out=np.zeros_like(t), where=n > 0))
+        parts.append(normalize_rows(np.asarray(text, np.float64)))
     if bags is not None:
         parts.append(np.asarray(bags, np.float64))
     if not parts:
@@ -60,8 +59,7 @@ def link_idf(matrices: Sequence[sp.spmatrix]) -> np.ndarray:
     """IDF of each entity over items (binary links of all relations together)."""
     m = sp.csr_matrix(sum(matrices), dtype=np.float32)
     m.data[:] = 1.0
-    df = np.asarray(m.sum(0)).ravel()
-    return (np.log((1 + m.shape[0]) / (1 + df)) + 1.0).astype(np.float32)
+    return smooth_idf(np.asarray(m.sum(0)).ravel(), m.shape[0])
 
 
 def entity_bags(
@@ -76,8 +74,7 @@ def entity_bags(
             if str(e) in ent:
                 bags[i, ent[str(e)]] = 1.0
     bags *= idf
-    nb = np.linalg.norm(bags, axis=1, keepdims=True)
-    return np.divide(bags, nb, out=np.zeros_like(bags), where=nb > 0)
+    return normalize_rows(bags)
 
 
 def calibration(

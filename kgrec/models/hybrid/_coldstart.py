@@ -22,14 +22,11 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from kgrec._numeric import normalize_rows
 from kgrec.errors import KgrecError
 from kgrec.models._base import ModelConfig, Recommender, Validator, history_tensor
+from kgrec.models.hybrid._cold_map import link_idf
 from kgrec.models.hybrid._inputs import HybridInputs
-
-
-def _normalize(x: np.ndarray) -> np.ndarray:
-    n = np.linalg.norm(x, axis=1, keepdims=True)
-    return np.divide(x, n, out=np.zeros_like(x), where=n > 0)
 
 
 def link_features(inputs: HybridInputs) -> np.ndarray:
@@ -38,9 +35,8 @@ def link_features(inputs: HybridInputs) -> np.ndarray:
         raise KgrecError("no KG / attribute links in the inputs")
     m = sp.csr_matrix(sum(inputs.item_links.matrices), dtype=np.float32)
     m.data[:] = 1.0
-    df = np.asarray(m.sum(0)).ravel()
-    idf = np.log((1 + m.shape[0]) / (1 + df)).astype(np.float32) + 1.0
-    return _normalize(np.asarray((m @ sp.diags(idf)).todense(), np.float32))
+    idf = link_idf(inputs.item_links.matrices)
+    return normalize_rows(np.asarray((m @ sp.diags(idf)).todense(), np.float32))
 
 
 class _ContentRecommender(Recommender):
@@ -73,7 +69,7 @@ class _ContentRecommender(Recommender):
 
     def fit(self, train: sp.spmatrix, *, validate: Validator | None = None) -> Self:
         m = self._start_fit(train)
-        self.item_vecs_ = _normalize(self._item_features(self._need_inputs(m)))
+        self.item_vecs_ = normalize_rows(self._item_features(self._need_inputs(m)))
         return self
 
     def _score(self, users: np.ndarray, history: sp.csr_matrix) -> torch.Tensor:
