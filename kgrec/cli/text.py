@@ -66,7 +66,7 @@ def _load(
         plan = _Plan(
             label=f"spec {spec.name}",
             item_fields=fields if fields is not None else tuple(t.item_fields),
-            item_tags=tags if tags is not None else bool(getattr(t, "item_tags", False)),
+            item_tags=tags if tags is not None else bool(t.item_tags),
             item_reviews=item_reviews if item_reviews is not None else bool(t.item_reviews),
             user_reviews=user_reviews if user_reviews is not None else bool(t.user_reviews),
             max_review_chars=max_review_chars or int(t.max_review_chars),

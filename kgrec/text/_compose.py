@@ -402,7 +402,7 @@ def texts_from_spec(
             "item": item_texts(
                 ds,
                 fields=list(t.item_fields),
-                tags=bool(getattr(t, "item_tags", False)),
+                tags=bool(t.item_tags),
                 reviews=bool(t.item_reviews),
                 train_mask=train_mask,
                 max_review_chars=int(t.max_review_chars),

@@ -144,7 +144,13 @@ def test_embeddings_save_load_roundtrip(fake, tmp_path):
 
 
 def _spec(**text):
-    t = dict(item_fields=["title"], item_reviews=True, user_reviews=True, max_review_chars=100)
+    t = dict(
+        item_fields=["title"],
+        item_tags=False,
+        item_reviews=True,
+        user_reviews=True,
+        max_review_chars=100,
+    )
     t.update(text)
     return SimpleNamespace(text=SimpleNamespace(**t), path="tiny.toml")
 
