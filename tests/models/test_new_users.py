@@ -8,6 +8,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
+from kgrec.errors import SpecError
 from kgrec.models import EASE, MFBPR, HybridRecommender, ItemKNN
 from kgrec.models.hybrid import HybridInputs, SideLinks
 from kgrec.models.hybrid._new_user_model import NewUserConfig, NewUserModel, ValidTask, ndcg20
@@ -167,6 +168,30 @@ def test_user_encoder_learns_the_profile_and_history_without_user_ids():
     e1 = ndcg20(blind.score(one, None, items), tgt, m1).mean()
     e0 = ndcg20(blind.score(no_hist, None, items), tgt, m1).mean()
     assert e1 > e0 + 0.05, (float(e1), float(e0))
+
+
+def test_user_encoder_epochs_are_capped_at_max_steps(monkeypatch):
+    """Large catalogs: an epoch is at most ``max_steps_per_epoch`` batches (a fresh sample of the
+    users each epoch); 0 keeps every user every epoch."""
+    from kgrec.models.hybrid._user_encoder import UserEncoder, UserEncoderConfig
+
+    r, f, _ = planted(6)
+    train, val = first_users(r), np.arange(200, 220)
+    n_train = int((train.getnnz(axis=1) >= 2).sum())
+    items = np.random.default_rng(0).normal(size=(N_ITEMS, 8)).astype(np.float32)
+    valid = [ValidTask(0, val, sp.csr_matrix((len(val), N_ITEMS), dtype=np.float32), r[val])]
+    steps = []
+    step = torch.optim.Adam.step
+    monkeypatch.setattr(
+        torch.optim.Adam, "step", lambda self, *a, **k: (steps.append(1), step(self, *a, **k))[1]
+    )
+    for cap, want in ((2, 2), (0, -(-n_train // 16))):
+        steps.clear()
+        cfg = UserEncoderConfig(epochs=1, batch_size=16, max_steps_per_epoch=cap)
+        UserEncoder(cfg, seed=0).fit(train, f, items, valid)
+        assert len(steps) == want, (cap, len(steps), n_train)
+    with pytest.raises(SpecError, match="max_steps_per_epoch"):
+        UserEncoderConfig(max_steps_per_epoch=-1)
 
 
 def test_new_user_path_chooses_the_encoder_on_validation_and_saves_it():
