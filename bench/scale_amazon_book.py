@@ -178,13 +178,9 @@ def refit_full(name: str, args: argparse.Namespace, epochs: int) -> dict[str, An
 
 
 def _ddp_worker(rank: int, size: int, port: int, name: str, args: argparse.Namespace, out: str):
-    os.environ.update(
-        MASTER_ADDR="127.0.0.1",
-        MASTER_PORT=str(port),
-        RANK=str(rank),
-        WORLD_SIZE=str(size),
-        LOCAL_RANK=str(rank),
-    )
+    from kgrec.train._distributed import set_rank_env
+
+    set_rank_env(rank, size, port)
     torch.set_num_threads(args.ddp_threads)
     split, proto = _load(args, 0.0)
     model = _build(name, args, args.ddp_epochs)

@@ -40,6 +40,19 @@ def is_main() -> bool:
     return world()[0] == 0
 
 
+def set_rank_env(rank: int, size: int, port: int, host: str = "127.0.0.1") -> None:
+    """The environment torchrun gives rank ``rank`` of ``size`` processes on one host, for
+    processes started without it (``torch.multiprocessing.spawn``); :func:`init_from_env`
+    then joins the group."""
+    os.environ.update(
+        MASTER_ADDR=host,
+        MASTER_PORT=str(port),
+        RANK=str(rank),
+        WORLD_SIZE=str(size),
+        LOCAL_RANK=str(rank),
+    )
+
+
 def init_from_env(device: str = "cpu") -> tuple[int, int]:
     """Join the process group torchrun describes (``WORLD_SIZE`` > 1 in the environment);
     ``gloo`` on CPU, ``nccl`` on CUDA. A no-op without torchrun or when already joined."""

@@ -7,7 +7,6 @@ Recall@20 within 0.005 (absolute; a near-tie may flip a rank).
 
 from __future__ import annotations
 
-import os
 import socket
 from pathlib import Path
 
@@ -48,13 +47,9 @@ def _fit(name: str):
 
 
 def _worker(rank: int, size: int, port: int, name: str, out: str) -> None:
-    os.environ.update(
-        MASTER_ADDR="127.0.0.1",
-        MASTER_PORT=str(port),
-        RANK=str(rank),
-        WORLD_SIZE=str(size),
-        LOCAL_RANK=str(rank),
-    )
+    from kgrec.train._distributed import set_rank_env
+
+    set_rank_env(rank, size, port)
     import torch
     import torch.distributed as dist
 
