@@ -60,10 +60,9 @@ def main() -> None:
     t = time.perf_counter()
     m = NewUserModel(NewUserConfig(attributes=False, social=False, encoder="on"), seed=0)
     m.fit(train, None, None, behaviour=behaviour, item_vectors=items)
-    enc = m.encoder_ if hasattr(m, "encoder_") else None
     rows["default (max_steps_per_epoch=128), whole stage"] = {
         "wall_s": round(time.perf_counter() - t, 1),
-        "encoder_epochs": len(getattr(enc, "curve_", [])) if enc is not None else None,
+        "encoder_epochs": len(m.encoder_.curve_) if m.encoder_ is not None else None,
         "loadavg_start": [round(x, 2) for x in load0],
         "loadavg_end": [round(x, 2) for x in os.getloadavg()],
     }

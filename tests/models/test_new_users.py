@@ -100,11 +100,16 @@ def test_mf_new_user_without_history_gets_popularity_not_ties():
     assert len(set(s.numpy().round(6))) > 1
 
 
+def _profile_inputs(f: sp.csr_matrix) -> HybridInputs:
+    """Hybrid inputs whose only side information is each user's planted group."""
+    prof = SideLinks(("in_group",), np.array([f"group:{g}" for g in range(N_GROUPS)], object), (f,))
+    return HybridInputs(N_USERS, N_ITEMS, user_profile=prof)
+
+
 def _hybrid_pair(tmp_path):
     r, f, _ = planted(5)
     train = first_users(r)
-    prof = SideLinks(("in_group",), np.array([f"group:{g}" for g in range(N_GROUPS)], object), (f,))
-    inputs = HybridInputs(N_USERS, N_ITEMS, user_profile=prof)
+    inputs = _profile_inputs(f)
     opts = TrainingOptions(epochs=3, batch_size=32, seed=1)
     on = HybridRecommender(dim=8, layers=1, cf_blend="none", options=opts, inputs=inputs)
     off = HybridRecommender(
@@ -182,9 +187,12 @@ def test_user_encoder_epochs_are_capped_at_max_steps(monkeypatch):
     valid = [ValidTask(0, val, sp.csr_matrix((len(val), N_ITEMS), dtype=np.float32), r[val])]
     steps = []
     step = torch.optim.Adam.step
-    monkeypatch.setattr(
-        torch.optim.Adam, "step", lambda self, *a, **k: (steps.append(1), step(self, *a, **k))[1]
-    )
+
+    def counted(self, *a, **k):
+        steps.append(1)
+        return step(self, *a, **k)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", counted)
     for cap, want in ((2, 2), (0, -(-n_train // 16))):
         steps.clear()
         cfg = UserEncoderConfig(epochs=1, batch_size=16, max_steps_per_epoch=cap)
@@ -230,8 +238,7 @@ def test_new_user_path_chooses_the_encoder_on_validation_and_saves_it():
 def test_hybrid_with_the_user_encoder_saves_and_loads_it(tmp_path):
     r, f, _ = planted(8)
     train = first_users(r)
-    prof = SideLinks(("in_group",), np.array([f"group:{g}" for g in range(N_GROUPS)], object), (f,))
-    inputs = HybridInputs(N_USERS, N_ITEMS, user_profile=prof)
+    inputs = _profile_inputs(f)
     opts = TrainingOptions(epochs=2, batch_size=32, seed=1)
     m = HybridRecommender(
         dim=8, layers=1, cf_blend="none", new_user_encoder="on", options=opts, inputs=inputs
