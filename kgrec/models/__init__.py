@@ -9,6 +9,7 @@ from kgrec.models._base import (
     csr_to_torch,
     fold_in,
 )
+from kgrec.models._blend import ScoreBlend, ScoreBlendConfig, ScoreMix
 from kgrec.models.cf import (
     EASE,
     MFBPR,
@@ -62,6 +63,9 @@ __all__ = [
     "PopConfig",
     "Popularity",
     "Recommender",
+    "ScoreBlend",
+    "ScoreBlendConfig",
+    "ScoreMix",
     "TextKNN",
     "Validator",
     "as_csr",

@@ -87,6 +87,18 @@ class EASE(Recommender):
         self.b_ = b.to(torch.float32).numpy()
         return self
 
+    @classmethod
+    def from_weights(
+        cls, b: np.ndarray, train: sp.csr_matrix, config: EASEConfig | None = None
+    ) -> EASE:
+        """An EASE with item-item weights ``b`` fitted earlier on ``train`` (a saved hybrid's
+        blend): scores exactly as the fitted model did, without the inverse."""
+        model = cls(config)
+        model.train_ = train
+        model.n_users_, model.n_items_ = train.shape
+        model.b_ = np.asarray(b, np.float32)
+        return model
+
     def _score(self, users: np.ndarray, history: sp.csr_matrix) -> torch.Tensor:
         return torch.from_numpy(np.asarray(history @ self.b_, dtype=np.float32))
 

@@ -1,0 +1,53 @@
+"""The score blend part: z-scored mix, weight chosen on validation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from kgrec.errors import KgrecError, SpecError
+from kgrec.models import ItemKNN, Popularity, ScoreBlend, ScoreBlendConfig, ScoreMix
+from kgrec.models._blend import blend_weights, zscore
+from kgrec.testing import synthetic_matrix
+
+
+@pytest.fixture(scope="module")
+def data():
+    return synthetic_matrix(60, 40, seed=3)
+
+
+def test_mix_is_the_first_at_zero_and_z_scored_otherwise():
+    a = torch.tensor([[1.0, 2.0, 3.0], [0.0, 10.0, 20.0]])
+    b = torch.tensor([[3.0, 2.0, 1.0], [5.0, 5.0, 6.0]])
+    assert torch.equal(ScoreMix(0.0)(a, b), a)
+    half = ScoreMix(0.5)(a, b)
+    assert torch.allclose(half, 0.5 * zscore(a) + 0.5 * zscore(b))
+    assert torch.allclose(zscore(a).mean(1), torch.zeros(2), atol=1e-6)
+
+
+def test_weight_chosen_on_validation_ties_to_the_smaller():
+    mix = ScoreMix()
+    w = mix.choose(lambda: -abs(mix.weight - 0.3), blend_weights(10))
+    assert w == pytest.approx(0.3) and len(mix.curve) == 11
+    flat = ScoreMix()
+    assert flat.choose(lambda: 1.0, blend_weights(4)) == 0.0
+
+
+def test_blend_of_two_baselines(data):
+    seen = []
+
+    def validate(model) -> float:
+        seen.append(model.weight_)
+        return -abs(model.weight_ - 0.7)
+
+    blend = ScoreBlend(Popularity(), ItemKNN()).fit(data, validate=validate)
+    assert blend.weight_ == pytest.approx(0.7) and seen[:3] == [0.0, 0.1, 0.2]
+    users = np.arange(10)
+    want = ScoreMix(0.7)(blend.first.score(users), blend.second.score(users))
+    assert torch.allclose(blend.score(users), want)
+    assert ScoreBlend(Popularity(), ItemKNN()).fit(data).weight_ == 0.5  # no callback
+    with pytest.raises(KgrecError, match="not saved as one model"):
+        blend.save("unused")
+    with pytest.raises(SpecError):
+        ScoreBlendConfig(steps=0)
