@@ -150,7 +150,7 @@ def run_seed(args: argparse.Namespace, seed: int, ctx, pos, ds) -> dict[str, Any
 
     def refit_cold_map(knn: float) -> None:  # the current library's cold map on this graph
         model.config = HybridConfig(**{**model.config.to_dict(), "cold_knn": knn})
-        model._fit_cold_map(train, validate)
+        model.fit_cold_map(train, validate)
 
     if args.cold_knn > 0:  # ridge + kNN regression (cold_knn, chosen on cold-valid)
         refit_cold_map(args.cold_knn)

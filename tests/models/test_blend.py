@@ -1,4 +1,5 @@
-"""The score blend part: z-scored mix, weight chosen on validation."""
+"""The score blend part: z-scored mix, weight chosen on validation, and the hybrid's EASE blend
+being the same part (a composed ``ScoreBlend(hybrid, EASE)`` scores as ``cf_blend="ease"``)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import pytest
 import torch
 
 from kgrec.errors import KgrecError, SpecError
-from kgrec.models import ItemKNN, Popularity, ScoreBlend, ScoreBlendConfig, ScoreMix
+from kgrec.models import EASE, ItemKNN, Popularity, ScoreBlend, ScoreBlendConfig, ScoreMix
 from kgrec.models._blend import blend_weights, zscore
 from kgrec.testing import synthetic_matrix
+
+from .test_hybrid import FAST, make_hybrid, synthetic_inputs
 
 
 @pytest.fixture(scope="module")
@@ -51,3 +54,22 @@ def test_blend_of_two_baselines(data):
         blend.save("unused")
     with pytest.raises(SpecError):
         ScoreBlendConfig(steps=0)
+
+
+def test_composed_blend_scores_as_the_hybrids_own(data):
+    """``ScoreBlend(hybrid without blend, EASE)`` = the hybrid with ``cf_blend="ease"``: same
+    weight chosen, same scores (the built-in blend is this part)."""
+    users = np.arange(60)
+
+    def validate(model) -> float:
+        s = model.score(users).numpy()
+        return float(np.tanh(s[:, :5]).mean() - np.tanh(s[:, 5:20]).mean())
+
+    opts = FAST.replace(epochs=3)
+    own = make_hybrid(synthetic_inputs(), options=opts, cf_blend="ease").fit(
+        data, validate=validate
+    )
+    plain = make_hybrid(synthetic_inputs(), options=opts, cf_blend="none")
+    blend = ScoreBlend(plain, EASE()).fit(data, validate=validate)
+    assert own.blend_w_ == blend.weight_ and own.blend_curve_ == blend.curve_
+    assert torch.equal(own.score(users), blend.score(users))

@@ -75,7 +75,7 @@ def main(seed: int = 2020) -> None:
     for calibrate in (False, True):
         model.config = dataclasses.replace(model.config, cold_calibrate=calibrate)
         model.item_vecs_ = learned.copy()
-        model._fit_cold_map(train)  # no callback: length 1
+        model.fit_cold_map(train)  # no callback: length 1
         row = {
             t.name + " Recall@20": round(float(evaluate(model.score, t, [recall]).mean()[recall.label]), 4)
             for t in tasks

@@ -78,7 +78,7 @@ def main() -> None:
         for label, knn in (("cold_knn=0.25", 0.25), ("cold_knn=0", 0.0)):
             if knn != model.config.cold_knn:
                 model.config = HybridConfig(**{**model.config.to_dict(), "cold_knn": knn})
-                model._fit_cold_map(train, validate)
+                model.fit_cold_map(train, validate)
             v = evaluate(model.score, test, metrics).per_user.sort_values("user")["NDCG@20"]
             rows[label].append(v.to_numpy())
             vals[label] = float(v.mean())

@@ -12,6 +12,7 @@ from kgrec.models.hybrid._coldstart import (
     TextKNN,
     TextKNNConfig,
 )
+from kgrec.models.hybrid._config import HybridConfig
 from kgrec.models.hybrid._context import InputSource, hybrid_from_context
 from kgrec.models.hybrid._inputs import HybridInputs, SideLinks, inputs_from_graph, links_from_graph
 from kgrec.models.hybrid._modules import (
@@ -21,7 +22,8 @@ from kgrec.models.hybrid._modules import (
     RelationalSideEncoder,
     UserBatch,
 )
-from kgrec.models.hybrid._recommender import HybridConfig, HybridRecommender, UserBatchSampler
+from kgrec.models.hybrid._recommender import HybridRecommender
+from kgrec.models.hybrid._sampler import UserBatchSampler
 from kgrec.models.hybrid._users import user_profile
 
 __all__ = [

@@ -21,20 +21,17 @@ COLD_SCALE_CALLS = 4
 BLEND_CALLS = 11
 
 
-def ease_for_blend(
-    train: sp.csr_matrix, lam: float, cache: FitCache | None
-) -> tuple[np.ndarray, bool]:
-    """EASE item-item weights (L2 ``lam``) on ``train``: the :class:`~kgrec.models.EASE` model,
-    fitted once per run when ``cache`` is given (reused if the EASE baseline ran first, and
-    shared with it if it runs later). Returns ``(B, reused)``."""
+def ease_for_blend(train: sp.csr_matrix, lam: float, cache: FitCache | None) -> tuple[Any, bool]:
+    """The :class:`~kgrec.models.EASE` model (L2 ``lam``) on ``train`` for the blend, fitted
+    once per run when ``cache`` is given (reused if the EASE baseline ran first, and shared with
+    it if it runs later). Returns ``(model, reused)``."""
     from kgrec.models.cf.ease import EASE, EASEConfig
 
     n = train.shape[1]
     # the default config unless the catalog is over EASE's guard (the hybrid has its own,
     # ease_max_items): the same config as the EASE baseline's, so the two share one fit
     cfg = EASEConfig(reg=lam) if n <= EASEConfig.max_items else EASEConfig(reg=lam, max_items=n)
-    ease, reused = fit_shared(lambda: EASE(cfg), train, cache, by="hybrid blend")
-    return ease.b_, reused
+    return fit_shared(lambda: EASE(cfg), train, cache, by="hybrid blend")
 
 
 class TimedValidator:
@@ -84,10 +81,10 @@ def training_time_left(
 
 def ridge_probe_s(x: np.ndarray, lam: float, solves: int) -> float:
     """Measured time of ``solves`` ridge solves of the cold map's shape (one timed, scaled)."""
-    from kgrec.models.hybrid._recommender import _ridge
+    from kgrec.models.hybrid._cold_map import ridge
 
     t0 = time.perf_counter()
-    _ridge(x, np.zeros((len(x), 1)), lam)
+    ridge(x, np.zeros((len(x), 1)), lam)
     return solves * (time.perf_counter() - t0)
 
 

@@ -326,6 +326,18 @@ class TextTowerMixin:
             self.item_vecs_[cold] = getattr(self, "cold_scale_", 1.0) * v
         log.info("text tower: %s", {k: v for k, v in self.tower_result_.items() if k != "history"})
 
+    def _embed_tower(self, text: np.ndarray | None, links: Any) -> np.ndarray:
+        """New items' vectors from the tower's text vectors (:meth:`text_encoder`) and their
+        links, at the cold scale (the hybrid's :meth:`embed_items` with a tower)."""
+        from kgrec.models.hybrid._cold_items import new_item_count
+
+        n = new_item_count(text, links)
+        if text is None:
+            text = np.zeros((n, self.text_tower_.dim), np.float32)
+        bags = self._new_bags(n, links) if self.tower_head_.bag is not None else None
+        v = self._head_vectors(np.asarray(text, np.float32), bags)
+        return (getattr(self, "cold_scale_", 1.0) * v).astype(np.float32)
+
     def _head_vectors(self, text: np.ndarray, bags: Any) -> np.ndarray:
         assert self.tower_head_ is not None
         return self._head_of(self.tower_head_, text, bags)
