@@ -33,7 +33,7 @@ from kgrec.index._errors import IndexUsageError
 from kgrec.index._faiss import FaissBackend, faiss_gpu_count
 from kgrec.index._index_io import _faiss_installed, load_index_dir, save_index
 from kgrec.index._probe import Probe
-from kgrec.index._results import IndexInfo, RecallReport, SearchResult
+from kgrec.index._results import Exclude, IndexInfo, RecallReport, SearchResult
 from kgrec.index._torch_exact import TorchExactBackend
 
 log = logging.getLogger(__name__)
@@ -165,13 +165,7 @@ class VectorIndex:
             raise IndexUsageError("the index is empty: call build() or VectorIndex.load() first")
         return self._backend
 
-    def search(
-        self,
-        queries: Any,
-        k: int = 10,
-        *,
-        exclude: Sequence[Iterable[Any]] | None = None,
-    ) -> SearchResult:
+    def search(self, queries: Any, k: int = 10, *, exclude: Exclude | None = None) -> SearchResult:
         """The ``k`` best items per query (a 1-D query is one query).
 
         ``exclude`` (one collection of ids per query) removes those ids from that query's

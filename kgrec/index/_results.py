@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
+
+#: ids to leave out of a search's results, one collection per query (``search(exclude=...)``)
+Exclude: TypeAlias = Sequence[Iterable[Any]]
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from kgrec.index._checks import check_vectors, fingerprint_of, read_meta
 from kgrec.index._config import IndexConfig
 from kgrec.index._errors import IndexUsageError
 from kgrec.index._index import VectorIndex
-from kgrec.index._results import SearchResult
+from kgrec.index._results import Exclude, SearchResult
 
 log = logging.getLogger(__name__)
 
@@ -126,13 +126,7 @@ class ShardedIndex:
             raise IndexUsageError("the sharded index is not built: call build() or load() first")
         return self.shards
 
-    def search(
-        self,
-        queries: Any,
-        k: int = 10,
-        *,
-        exclude: Sequence[Iterable[Any]] | None = None,
-    ) -> SearchResult:
+    def search(self, queries: Any, k: int = 10, *, exclude: Exclude | None = None) -> SearchResult:
         """The ``k`` best over all held shards per query (``exclude`` as in
         :meth:`VectorIndex.search`)."""
         shards = self._require_built()

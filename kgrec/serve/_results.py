@@ -5,9 +5,10 @@ index searches of a query (:class:`Search`, :class:`QueryPlan`) and the ``k`` ch
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ParamSpec, TypeVar, cast
 
 import numpy as np
 
@@ -106,6 +107,24 @@ class QueryPlan:
     def run(self) -> Any:
         rows = [s.index.search(s.vector, s.k, exclude=s.exclude).row(0) for s in self.searches]
         return self.finish(rows)
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def runs_plan(plan: Callable[P, QueryPlan], result: type[R], doc: str) -> Callable[P, R]:
+    """The one-call form of a planned query: a method with ``plan``'s arguments (written once,
+    on the plan) that builds its :class:`QueryPlan` and runs it; ``result`` is what it returns."""
+
+    @functools.wraps(plan)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        return cast(R, plan(*args, **kwargs).run())
+
+    run.__name__ = plan.__name__.removeprefix("plan_")
+    run.__qualname__ = plan.__qualname__.replace(plan.__name__, run.__name__)
+    run.__doc__ = doc
+    return run
 
 
 def check_k(k: Any, *, what: str = "k", low: int = 1) -> int:

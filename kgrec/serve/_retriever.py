@@ -39,6 +39,7 @@ from kgrec.serve._results import (
     RecommendResult,
     Search,
     check_k,
+    runs_plan,
 )
 from kgrec.serve._retriever_io import load_retriever, save_retriever
 
@@ -179,26 +180,6 @@ class Retriever:
 
         return QueryPlan(searches, finish)
 
-    def recommend(
-        self,
-        user: str | None = None,
-        *,
-        history: Sequence[str] = (),
-        text: str | None = None,
-        attributes: dict[str, Any] | None = None,
-        k: int = 10,
-        exclude_known: bool = True,
-    ) -> RecommendResult:
-        """Top-``k`` items for a known ``user`` id (or one with live events), or for a new user
-        given ``history`` item ids, free ``text`` and/or profile ``attributes``; known items (the
-        user's or the history) are masked. With a model that has a new-user path
-        (``score_user``: a trained hybrid) users with events and new users are scored by it
-        (:mod:`kgrec.serve._users`), else by the mean of their vectors."""
-        return self.plan_recommend(
-            user, history=history, text=text, attributes=attributes, k=k,
-            exclude_known=exclude_known,
-        ).run()  # fmt: skip
-
     def plan_recommend(
         self,
         user: str | None = None,
@@ -210,7 +191,7 @@ class Retriever:
         exclude_known: bool = True,
     ) -> QueryPlan:
         """:meth:`recommend` as a :class:`QueryPlan` (a model's new-user path, which scores
-        users itself, is a plan with no searches)."""
+        users itself, is a plan with no searches): the one place its arguments are written."""
         items, users = self._require()
         k = check_k(k)
         history = [str(h) for h in history]
@@ -265,6 +246,17 @@ class Retriever:
             return RecommendResult(user, self._hit_list(rows[0], items=True), masked)
 
         return QueryPlan([Search(items, vec, k, exclude)], finish)
+
+    recommend = runs_plan(
+        plan_recommend,
+        RecommendResult,
+        """Top-``k`` items for a known ``user`` id (or one with live events), or for a new user
+        given ``history`` item ids, free ``text`` and/or profile ``attributes``; known items (the
+        user's or the history) are masked. With a model that has a new-user path
+        (``score_user``: a trained hybrid) users with events and new users are scored by it
+        (:mod:`kgrec.serve._users`), else by the mean of their vectors. The arguments are
+        :meth:`plan_recommend`'s.""",
+    )
 
     # ------------------------------------------------------------------ mutation
     def add_item(self, item: NewItem) -> AddedItem:

@@ -15,6 +15,7 @@ the hybrid; they share its cached :class:`~kgrec.models.hybrid.HybridInputs`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Self
 
@@ -64,12 +65,12 @@ class _ContentRecommender(Recommender):
             raise KgrecError(f"inputs are {inp.n_users} x {inp.n_items}, train {train.shape}")
         return inp
 
-    def _item_features(self, inp: HybridInputs) -> np.ndarray:  # pragma: no cover - abstract
-        raise NotImplementedError
+    #: the item features a content kNN model compares (``HybridInputs -> (n_items, d)``)
+    features: Callable[[HybridInputs], np.ndarray]
 
     def fit(self, train: sp.spmatrix, *, validate: Validator | None = None) -> Self:
         m = self._start_fit(train)
-        self.item_vecs_ = normalize_rows(self._item_features(self._need_inputs(m)))
+        self.item_vecs_ = normalize_rows(self.features(self._need_inputs(m)))
         return self
 
     def _score(self, users: np.ndarray, history: sp.csr_matrix) -> torch.Tensor:
@@ -91,35 +92,35 @@ class _ContentRecommender(Recommender):
 
 
 @dataclass(frozen=True)
-class TextKNNConfig(ModelConfig):
-    """No settings: the text vectors come from the inputs."""
+class ContentKNNConfig(ModelConfig):
+    """No settings: the item features (text vectors, entity bags) come from the inputs."""
+
+
+#: the two content kNN models' configs (one class: neither has a setting)
+TextKNNConfig = KGKNNConfig = ContentKNNConfig
+
+
+def text_features(inputs: HybridInputs) -> np.ndarray:
+    """The items' text vectors (float32)."""
+    if inputs.item_text is None:
+        raise KgrecError("TextKNN needs item text vectors")
+    return np.asarray(inputs.item_text, np.float32)
 
 
 class TextKNN(_ContentRecommender):
     """User profile = mean text vector of their items; cosine to every item's text vector."""
 
     name = "textknn"
-    config_class = TextKNNConfig
-
-    def _item_features(self, inp: HybridInputs) -> np.ndarray:
-        if inp.item_text is None:
-            raise KgrecError("TextKNN needs item text vectors")
-        return np.asarray(inp.item_text, np.float32)
-
-
-@dataclass(frozen=True)
-class KGKNNConfig(ModelConfig):
-    """No settings: entity bags come from the inputs' KG / attribute links."""
+    config_class = ContentKNNConfig
+    features = staticmethod(text_features)
 
 
 class KGKNN(_ContentRecommender):
     """User profile = mean IDF-weighted entity bag of their items; cosine to every item's bag."""
 
     name = "kgknn"
-    config_class = KGKNNConfig
-
-    def _item_features(self, inp: HybridInputs) -> np.ndarray:
-        return link_features(inp)
+    config_class = ContentKNNConfig
+    features = staticmethod(link_features)
 
 
 @dataclass(frozen=True)
