@@ -95,6 +95,7 @@ class ScoreBlend(Recommender):
     ) -> None:
         super().__init__(config, **overrides)
         self.first, self.second, self.fit_parts = first, second, fit_parts
+        #: the weight of ``second`` (``mix_.weight``) and its validation curve (``mix_.curve``)
         self.mix_ = ScoreMix()
         #: the runner's per-run cache of shared fits, handed on to the parts (EASE fits once)
         self.shared_fits: Any = None
@@ -103,16 +104,6 @@ class ScoreBlend(Recommender):
 
     def __repr__(self) -> str:
         return f"ScoreBlend({self.first!r}, {self.second!r})"
-
-    @property
-    def weight_(self) -> float:
-        """The chosen weight of ``second``."""
-        return self.mix_.weight
-
-    @property
-    def curve_(self) -> dict[float, float] | None:
-        """Validation value per weight tried."""
-        return self.mix_.curve
 
     def fit(self, train: sp.spmatrix, *, validate: Validator | None = None) -> Self:
         m = self._start_fit(train)

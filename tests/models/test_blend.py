@@ -41,15 +41,15 @@ def test_blend_of_two_baselines(data):
     seen = []
 
     def validate(model) -> float:
-        seen.append(model.weight_)
-        return -abs(model.weight_ - 0.7)
+        seen.append(model.mix_.weight)
+        return -abs(model.mix_.weight - 0.7)
 
     blend = ScoreBlend(Popularity(), ItemKNN()).fit(data, validate=validate)
-    assert blend.weight_ == pytest.approx(0.7) and seen[:3] == [0.0, 0.1, 0.2]
+    assert blend.mix_.weight == pytest.approx(0.7) and seen[:3] == [0.0, 0.1, 0.2]
     users = np.arange(10)
     want = ScoreMix(0.7)(blend.first.score(users), blend.second.score(users))
     assert torch.allclose(blend.score(users), want)
-    assert ScoreBlend(Popularity(), ItemKNN()).fit(data).weight_ == 0.5  # no callback
+    assert ScoreBlend(Popularity(), ItemKNN()).fit(data).mix_.weight == 0.5  # no callback
     with pytest.raises(KgrecError, match="not saved as one model"):
         blend.save("unused")
     with pytest.raises(SpecError):
@@ -71,5 +71,5 @@ def test_composed_blend_scores_as_the_hybrids_own(data):
     )
     plain = make_hybrid(synthetic_inputs(), options=opts, cf_blend="none")
     blend = ScoreBlend(plain, EASE()).fit(data, validate=validate)
-    assert own.blend_w_ == blend.weight_ and own.blend_curve_ == blend.curve_
+    assert own.blend_w_ == blend.mix_.weight and own.blend_curve_ == blend.mix_.curve
     assert torch.equal(own.score(users), blend.score(users))

@@ -5,6 +5,7 @@ that saved models' ``model.json`` configs round-trip unchanged."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from kgrec.models._base import ModelConfig
 from kgrec.models.hybrid._modules import LossWeights
@@ -148,6 +149,18 @@ class HybridConfig(ModelConfig):
         self._require("text_finetune_epochs", self.text_finetune_epochs >= 0, "must be >= 0")
         self._require("text_finetune_layers", self.text_finetune_layers >= 1, "must be >= 1")
         self._require("text_contrast", self.text_contrast >= 0, "must be >= 0")
+
+    def network_options(self) -> dict[str, Any]:
+        """The :class:`~kgrec.models.hybrid.HybridModule` settings this config fixes (beside
+        the sizes, which come from the data)."""
+        return {
+            "gate": self.gate,
+            "id_dropout": self.id_dropout,
+            "user_dropout": self.user_id_dropout,
+            "user_dropout_max_k": self.user_dropout_max_k,
+            "init_std": self.init_std,
+            "losses": self.loss_weights(),
+        }
 
     def loss_weights(self) -> LossWeights:
         return LossWeights(

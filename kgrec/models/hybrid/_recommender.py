@@ -106,19 +106,7 @@ class HybridRecommender(TextTowerMixin, NewUserMixin, ColdItemsMixin, EmbeddingR
         """The network of this config with the input sizes ``net`` (the ``network`` entry of a
         saved model's ``model.json``): for training and for loading alike."""
         c = self.config
-        return HybridModule(
-            n_users,
-            n_items,
-            c.dim,
-            c.layers,
-            **net,
-            gate=c.gate,
-            id_dropout=c.id_dropout,
-            user_dropout=c.user_id_dropout,
-            user_dropout_max_k=c.user_dropout_max_k,
-            init_std=c.init_std,
-            losses=c.loss_weights(),
-        )
+        return HybridModule(n_users, n_items, c.dim, c.layers, **net, **c.network_options())
 
     # ------------------------------------------------------------------ fit
     def _build_module(self, train: sp.csr_matrix) -> HybridModule:
