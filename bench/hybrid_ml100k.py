@@ -48,9 +48,10 @@ SPEC = HERE.parent / "graphs" / "movielens-100k.toml"
 BASELINES = ("pop", "itemknn", "ease", "mf", "lightgcn")
 COLD_BASELINES = ("textknn", "kgknn", "content2cf")
 #: label -> HybridConfig overrides (the ablations are options of the one model)
-#: each is trained once with cf_blend="ease" and evaluated twice: raw (blend weight 0, label as
-#: is) and fused with EASE (weight chosen on validation, label + "+ease"); training and early
-#: stopping are the same for both (the blend is fitted after training)
+#: each is built from parts: the hybrid without its own blend (cf_blend="none") inside
+#: ScoreBlend(hybrid, EASE) (kgrec.models.ScoreBlend), trained once and evaluated twice: the
+#: hybrid alone (label as is) and the blend (weight chosen on validation, label + "+ease");
+#: the same scores as the hybrid's built-in blend (cf_blend="ease"), which is this same part
 VARIANTS: dict[str, dict[str, Any]] = {
     "hybrid": {},
     "hybrid-no-kg": {"kg": False},
@@ -85,42 +86,48 @@ def _paths(args: argparse.Namespace) -> tuple[Path, Path]:
 
 def _factory(label: str, threads: int):
     from kgrec.experiment import make_model
-    from kgrec.models import HybridConfig, HybridRecommender
+    from kgrec.models import HybridConfig, HybridRecommender, ScoreBlend
 
     def factory(name: str, seed: int, options, context=None):
         if label in VARIANTS:
             opts = HybridRecommender.default_options.replace(seed=int(seed))
-            model = HybridRecommender.from_context(
+            hybrid = HybridRecommender.from_context(
                 context,
                 options=opts,
-                config=HybridConfig(cf_blend="ease", **{"cold_map": "content", **VARIANTS[label]}),
+                config=HybridConfig(cf_blend="none", **{"cold_map": "content", **VARIANTS[label]}),
             )
-        else:
-            model = make_model(label, seed, options, context=context)
-        fit = model.fit
-        stamps: list[float] = []
-
-        def timed_fit(train, *, validate=None):
-            t0 = time.perf_counter()
-
-            def v(m):
-                out = validate(m)
-                stamps.append(time.perf_counter() - t0)
-                return out
-
-            fit(train, validate=v if validate is not None else None)
-            res = getattr(model, "result_", None)
-            model.bench_time_to_best_ = (
-                stamps[res.best_epoch]
-                if res is not None and 0 <= res.best_epoch < len(stamps)
-                else None
-            )
-            return model
-
-        model.fit = timed_fit
-        return model
+            timed(hybrid)
+            return ScoreBlend(hybrid, make_model("ease", seed, options))
+        return timed(make_model(label, seed, options, context=context))
 
     return factory
+
+
+def timed(model):
+    """``model`` with its ``fit`` timing the validation calls (``bench_time_to_best_``: wall
+    time from the start of the fit to the best epoch's validation)."""
+    fit = model.fit
+    stamps: list[float] = []
+
+    def timed_fit(train, *, validate=None):
+        t0 = time.perf_counter()
+
+        def v(m):
+            out = validate(m)
+            stamps.append(time.perf_counter() - t0)
+            return out
+
+        fit(train, validate=v if validate is not None else None)
+        res = getattr(model, "result_", None)
+        model.bench_time_to_best_ = (
+            stamps[res.best_epoch]
+            if res is not None and 0 <= res.best_epoch < len(stamps)
+            else None
+        )
+        return model
+
+    model.fit = timed_fit
+    return model
 
 
 def run(args: argparse.Namespace) -> None:
@@ -154,11 +161,12 @@ def run(args: argparse.Namespace) -> None:
                 return holder["model"]
 
             comp = compare(pos, opts, context=ctx, model_factory=keep)
-            model = holder["model"]
+            blend = holder["model"] if label in VARIANTS else None
+            model = holder["model"] if blend is None else blend.first  # the hybrid alone
             pu = comp.per_user.assign(model=label)
-            if label in VARIANTS and args.protocol == "cold-item":
+            if blend is not None and args.protocol == "cold-item":
                 pu = _evaluate_cold_maps(model, pos, seed, label)
-            elif getattr(model, "ease_", None) is not None:
+            elif blend is not None:
                 pu = pu.assign(model=label + "+ease")
                 raw = _evaluate_raw(model, pos, args.protocol, seed).assign(model=label)
                 pu = pd.concat([raw, pu], ignore_index=True)
@@ -173,9 +181,12 @@ def run(args: argparse.Namespace) -> None:
                 "train": None if res is None else res.to_dict(),
                 "time_to_best_epoch_s": getattr(model, "bench_time_to_best_", None),
                 "config": model.config.to_dict(),
-                "blend_weight": getattr(model, "blend_w_", None),
-                "blend_valid_curve": getattr(model, "blend_curve_", None),
-                "cold_scale": getattr(model, "cold_scale_", None),
+                "blend": None if blend is None else "ScoreBlend(hybrid, ease)",
+                "blend_weight": None if blend is None else blend.mix_.weight,
+                "blend_valid_curve": None if blend is None else blend.mix_.curve,
+                "cold_scale": model.cold_scale_
+                if getattr(model, "cold_w_", None) is not None
+                else None,
                 "cold_scale_valid_curve": getattr(model, "cold_scale_curve_", None),
                 "inputs": None
                 if getattr(model, "inputs", None) is None
@@ -208,22 +219,17 @@ def _long(model, tasks, seed: int) -> pd.DataFrame:
 
 
 def _evaluate_raw(model, pos, protocol: str, seed: int) -> pd.DataFrame:
-    """Per-user test values of a blended hybrid with the blend switched off (weight 0)."""
+    """Per-user test values of the hybrid alone (the first part of its blend with EASE)."""
     from kgrec.eval import build_protocol, make_split
     from kgrec.experiment import PROTOCOL_SPLITS
 
-    w = model.blend_w_
-    model.blend_w_ = 0.0
-    try:
-        proto = build_protocol(make_split(pos, PROTOCOL_SPLITS[protocol], seed=int(seed)))
-        return _long(model, proto.tests, seed)
-    finally:
-        model.blend_w_ = w
+    proto = build_protocol(make_split(pos, PROTOCOL_SPLITS[protocol], seed=int(seed)))
+    return _long(model, proto.tests, seed)
 
 
 def _evaluate_cold_maps(model, pos, seed: int, label: str) -> pd.DataFrame:
-    """Cold-item protocol: the trained hybrid (EASE blend off) evaluated with each cold map,
-    plus the per-seed choice between them on the cold validation items (see COLD_MAPS)."""
+    """Cold-item protocol: the trained hybrid (without the EASE blend) evaluated with each cold
+    map, plus the per-seed choice between them on the cold validation items (see COLD_MAPS)."""
     from kgrec.data import TRAIN
     from kgrec.eval import build_protocol, cold_items_task, make_split, parse_metric
     from kgrec.experiment import validator
@@ -233,16 +239,11 @@ def _evaluate_cold_maps(model, pos, seed: int, label: str) -> pd.DataFrame:
     tasks = (*proto.tests, cold_items_task(split, "valid"))  # cold-valid: chooses the map
     validate = validator(proto.valid, parse_metric("NDCG@20"))  # the runner's: the cold scale
 
-    w = model.blend_w_
-    model.blend_w_ = 0.0
     out = {}
-    try:
-        for suffix in COLD_MAPS:
-            if suffix == "+ridge":
-                model._fit_cold_map(split.matrix(TRAIN), validate)
-            out[suffix] = _long(model, tasks, seed).assign(model=label + suffix)
-    finally:
-        model.blend_w_ = w
+    for suffix in COLD_MAPS:
+        if suffix == "+ridge":  # the ridge map fitted on the trained network's item vectors
+            model.fit_cold_map(split.matrix(TRAIN), validate)
+        out[suffix] = _long(model, tasks, seed).assign(model=label + suffix)
 
     def cold_valid(f: pd.DataFrame) -> float:
         return float(f[(f.task == "cold-valid") & (f.metric == "Recall@20")]["value"].mean())
