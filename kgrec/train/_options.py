@@ -43,6 +43,10 @@ class TrainingOptions:
     #: once ``max_steps_per_epoch`` is exceeded, the number of steps the batch is sized for
     #: (None: ``max_steps_per_epoch`` itself); e.g. 3 for near-full batches
     scaled_steps_per_epoch: int | None = None
+    #: how BPR pairs are drawn (:class:`kgrec.train.BPRSampler`): ``"interaction"``, every
+    #: training positive once per epoch; ``"user"``, as many pairs of a uniform user and one of
+    #: its positives (KGAT's sampler)
+    pair_sampling: str = "interaction"
 
     def __post_init__(self) -> None:
         checks = [
@@ -61,6 +65,11 @@ class TrainingOptions:
                 "max_steps_per_epoch",
                 self.max_steps_per_epoch is None or self.max_steps_per_epoch >= 1,
                 "must be >= 1",
+            ),
+            (
+                "pair_sampling",
+                self.pair_sampling in ("interaction", "user"),
+                "must be 'interaction' or 'user'",
             ),
             (
                 "scaled_steps_per_epoch",

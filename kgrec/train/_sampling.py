@@ -4,6 +4,13 @@ PyG's LightGCN example samples negatives uniformly over all items, so a user's o
 be drawn as negatives; here a drawn negative is rejected and redrawn (vectorised) until none is a
 positive of its user. Batches are a deterministic function of ``(seed, epoch)``, so a resumed run
 sees exactly the batches the interrupted one would have.
+
+Two ways to draw the (user, positive) pairs of an epoch: ``"interaction"`` (the default) passes
+over every training positive once, so active users weigh in proportion to their history;
+``"user"`` draws as many pairs, each a uniformly drawn user (among users with a positive) with one
+of that user's positives drawn uniformly, as KGAT's and NGCF's reference samplers do
+(``_generate_train_cf_batch``; they draw a batch's users without replacement, here with it), so
+every user weighs the same, as in a user-averaged metric.
 """
 
 from __future__ import annotations
@@ -30,8 +37,13 @@ class PairBatch:
         return PairBatch(self.user.to(device), self.pos.to(device), self.neg.to(device))
 
 
+#: the ways :class:`BPRSampler` draws an epoch's (user, positive) pairs (see the module docstring)
+PAIR_SAMPLING = ("interaction", "user")
+
+
 class BPRSampler:
-    """One pass over every training positive per epoch, shuffled, with sampled negatives."""
+    """One pass over every training positive per epoch, shuffled, with sampled negatives; with
+    ``pairs="user"`` as many pairs of a uniform user and one of its positives."""
 
     def __init__(
         self,
@@ -41,7 +53,10 @@ class BPRSampler:
         seed: int = 0,
         n_negatives: int = 1,
         device: str = "cpu",
+        pairs: str = "interaction",
     ) -> None:
+        if pairs not in PAIR_SAMPLING:
+            raise ValueError(f"pairs must be one of {PAIR_SAMPLING}, got {pairs!r}")
         m = sp.csr_matrix(train, dtype=np.float32)
         m.sum_duplicates()
         m.sort_indices()
@@ -56,6 +71,10 @@ class BPRSampler:
             raise DataError("no training interaction to sample from")
         self.user = np.repeat(np.arange(self.n_users, dtype=np.int64), deg)
         self.pos = m.indices.astype(np.int64)
+        self.pairs = pairs
+        self._indptr = m.indptr.astype(np.int64)
+        self._deg = deg.astype(np.int64)
+        self._active = np.flatnonzero(deg > 0).astype(np.int64)
         self._keys = self.user * self.n_items + self.pos  # sorted: CSR rows, sorted indices
         self.batch_size = int(batch_size)
         self.seed = int(seed)
@@ -83,15 +102,21 @@ class BPRSampler:
 
     def batches(self, epoch: int) -> Iterator[PairBatch]:
         rng = np.random.default_rng([self.seed, int(epoch)])
-        order = rng.permutation(len(self.user))
-        u_all = self.user[order]
-        p_all = self.pos[order]
+        n = len(self.user)
+        if self.pairs == "user":
+            u_all = self._active[rng.integers(0, len(self._active), size=n)]
+            offset = (rng.random(n) * self._deg[u_all]).astype(np.int64)
+            p_all = self.pos[self._indptr[u_all] + offset]
+        else:
+            order = rng.permutation(n)
+            u_all = self.user[order]
+            p_all = self.pos[order]
         if self.n_negatives == 1:
             n_all = self.negatives(u_all, rng)
         else:
             rep = np.repeat(u_all, self.n_negatives)
             n_all = self.negatives(rep, rng).reshape(-1, self.n_negatives)
-        for s in range(0, len(order), self.batch_size):
+        for s in range(0, n, self.batch_size):
             e = s + self.batch_size
             yield PairBatch(
                 torch.from_numpy(u_all[s:e]),

@@ -71,7 +71,13 @@ class EmbeddingRecommender(LearnedVectorsMixin, Recommender):
         seed_everything(opts.seed)
         module = self._build_module(m)
         self.module_ = module
-        sampler: Any = BPRSampler(m, batch_size=opts.batch_size, seed=opts.seed, device=opts.device)
+        sampler: Any = BPRSampler(
+            m,
+            batch_size=opts.batch_size,
+            seed=opts.seed,
+            device=opts.device,
+            pairs=opts.pair_sampling,
+        )
         rank, size = init_from_env(opts.device)
         if size > 1:  # data-parallel: this rank's rows of every global batch
             sampler = ShardedSampler(sampler, rank, size)
