@@ -16,7 +16,10 @@ train part (no validation slice, so 10% more interactions) for the selected numb
 (best validation epoch + 1) and keeps the last weights: the slice chooses the epoch count, the
 final model sees all of train, and test is scored once per fit (both are reported, the refit is
 the model's figure). ``--options KEY=VALUE,...`` overrides the model's training options
-(``TrainingOptions`` fields, e.g. ``lr=1e-3,batch_size=1024,max_steps_per_epoch=0``; 0 for none).
+(``TrainingOptions`` fields, e.g. ``lr=1e-3,batch_size=1024,max_steps_per_epoch=0``; 0 for none;
+``pair_sampling=user`` for KGAT's per-user pair sampler); ``--model-config`` the model's config
+(e.g. ``reg=1e-4``). Every row records the override strings, the training options the fit ran
+with (after scaling to the data) and the model config.
 
 Each model runs in its own process (``--models mf`` ...) so that peak memory (``ru_maxrss``) is the
 model's own; results are merged into ``--out`` (atomic write). ``--profile-epoch`` times one MF
@@ -127,6 +130,22 @@ def _overrides(text: str) -> dict[str, Any]:
     return out
 
 
+def _settings(model: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """What a fit ran with: the override strings as given, the training options after scaling to
+    the data (``fit_options_``, else the model's options) and the model config."""
+    used = getattr(model, "fit_options_", None) or getattr(model, "options", None)
+    config = getattr(model, "config", None)
+    return {
+        "options_override": args.options,
+        "options_override_parsed": _overrides(args.options),
+        "config_override": args.model_config,
+        "training_options": used.to_dict() if used is not None else None,
+        "model_config": (
+            {k: v for k, v in vars(config).items() if not k.startswith("_")} if config else None
+        ),
+    }
+
+
 def _build(name: str, args: argparse.Namespace, epochs: int | None) -> Any:
     opts = CompareOptions(models=(name,), epochs=epochs, max_seconds=args.max_seconds)
     model = make_model(name, args.seed, opts)
@@ -169,6 +188,7 @@ def refit_full(name: str, args: argparse.Namespace, epochs: int) -> dict[str, An
         "loadavg_end": os.getloadavg(),
         "peak_rss_mib": _peak_mib(),
         "train_result": result.to_dict() if result is not None else None,
+        **_settings(model, args),
         "metrics": {k: float(v) for k, v in res.mean().items()},
         "selection": (
             f"epoch count {epochs} = best epoch + 1 on the {args.valid_share:.0%} validation slice "
@@ -208,6 +228,7 @@ def _ddp_worker(rank: int, size: int, port: int, name: str, args: argparse.Names
         "loadavg_fit_start": load0,
         "loadavg_end": os.getloadavg(),
         "peak_rss_mib_rank0": _peak_mib(),
+        **_settings(model, args),
         "metrics": {k: float(v) for k, v in res.mean().items()},
         "selection": f"no validation: {args.ddp_epochs} epochs on all of train, last weights",
     }
@@ -269,8 +290,7 @@ def run_model(name: str, args: argparse.Namespace) -> dict[str, Any]:
         "loadavg_end": os.getloadavg(),
         "peak_rss_mib": _peak_mib(),
         "threads": torch.get_num_threads(),
-        "options_override": args.options,
-        "config_override": args.model_config,
+        **_settings(model, args),
         "metrics": {k: float(v) for k, v in res.mean().items()},
         "selection": (
             "nothing to select"
@@ -368,7 +388,6 @@ def main() -> None:
             )
             refit["command"] = out["commands"][-1]
             refit["date"] = datetime.now(UTC).isoformat()
-            refit["options_override"] = args.options
             if name in PUBLISHED:
                 pub = PUBLISHED[name]["Recall@20"]
                 refit["recall20_vs_published"] = refit["metrics"]["Recall@20"] / pub - 1.0

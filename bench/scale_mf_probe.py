@@ -8,7 +8,8 @@ loaded into any model decision: this script never evaluates on it.
 
 Configurations are ``key=value`` lists: ``lr``, ``batch`` (batch size; the large-data scaling of
 the defaults is turned off when given), ``reg`` (MF's L2 on the batch embeddings), ``dim``,
-``epochs``, ``neg`` (negatives per positive) and ``init`` (``xavier`` or a normal std).
+``epochs``, ``neg`` (negatives per positive), ``init`` (``xavier`` or a normal std), ``pairs``
+(``TrainingOptions.pair_sampling``: ``interaction`` or ``user``) and ``patience``.
 
 Usage: OMP_WAIT_POLICY=PASSIVE nice -n 5 python bench/scale_mf_probe.py \\
     --data ../shared/data/amazon-book-kgat --config "lr=5e-3,epochs=20" --config "..."
@@ -72,6 +73,8 @@ def probe(cfg: dict[str, str], train: Any, valid: Any, seed: int) -> dict[str, A
             opts = opts.replace(batch_size=scaled.batch_size, max_steps_per_epoch=None)
     if "patience" in cfg:
         opts = opts.replace(patience=int(cfg["patience"]))
+    if "pairs" in cfg:
+        opts = opts.replace(pair_sampling=cfg["pairs"])
     model = Probe(
         MFConfig(dim=int(cfg.get("dim", 64)), reg=float(cfg.get("reg", 0.0))), options=opts
     )
