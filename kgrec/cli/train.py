@@ -143,7 +143,7 @@ def train(
     if main_rank:
         split.save(split_path)
     proto = build_protocol(split)
-    context = ModelContext(dataset=ds, positives=pos, spec=spec)
+    context = ModelContext(dataset=ds, positives=pos, spec=spec).for_split(split)
     settings = load_settings((model_name,), sets, config_file)
     model = settings_factory(settings)(model_name, seed, options, context=context)
     if isinstance(getattr(model, "options", None), TrainingOptions):

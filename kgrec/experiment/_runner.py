@@ -18,6 +18,7 @@ import pandas as pd
 
 from kgrec.data import Positives, make_split
 from kgrec.eval import Coverage, Protocol, bootstrap_ci, build_protocol, paired_test, parse_metric
+from kgrec.experiment._context import ModelContext
 from kgrec.experiment._factory import make_model
 from kgrec.experiment._fit import fit_and_evaluate, fit_record, sample_users, validator
 from kgrec.experiment._options import PROTOCOL_SPLITS, CompareOptions
@@ -149,11 +150,13 @@ def compare(
         vtask = sample_users(proto.valid, options.valid_users, int(seed))
         validate = validator(vtask, valid_metric) if len(vtask.users) else None
         cache = FitCache()  # one seed's fitted models, shared between models (EASE)
+        # review text from this split's training rows only (ModelContext.for_split)
+        seed_context = context.for_split(split) if isinstance(context, ModelContext) else context
 
         for name in options.models:
             if progress is not None:
                 progress(f"seed {seed}: fitting {name}")
-            extra = {"context": context} if context is not None else {}
+            extra = {"context": seed_context} if seed_context is not None else {}
             model = model_factory(name, int(seed), options, **extra)
             fe = fit_and_evaluate(
                 model,
