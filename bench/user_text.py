@@ -97,7 +97,7 @@ def _rows(
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from kgrec.data import make_split
-    from kgrec.eval import parse_metric
+    from kgrec.eval import evaluate, parse_metric
     from kgrec.eval._protocol import build_protocol, cold_users_tasks
     from kgrec.experiment import CompareOptions, ModelContext, make_model, validator
     from kgrec.graph import load_spec
@@ -116,6 +116,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if isinstance(r, str) and r.strip()
     }
     ndcg, recall = parse_metric("NDCG@20"), parse_metric("Recall@20")
+
+    def mean_ndcg(fn: Any, task: Any) -> float:
+        return float(evaluate(fn, task, [ndcg]).per_user[ndcg.label].mean())
+
     frames: list[pd.DataFrame] = []
     info: dict[str, Any] = {}
     for s in range(args.seeds):
@@ -163,7 +167,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         ]
         for label, score in (("hybrid+text", model.score), ("hybrid-text-only", empty)):
             # one weight over every k, chosen on the held-out validation users
-            blend = fit_text_blend(score, valid_text, ndcg)
+            blend = fit_text_blend(score, valid_text, mean_ndcg)
             seed_info[label] = {"weight": blend.weight, "valid_curve": blend.curve}
             for t, tx, rows in test_text:
                 _rows(label, blend.score_fn(score, tx, rows), [t], seed, [ndcg, recall], frames)

@@ -1,5 +1,5 @@
 """Small numeric helpers below every package (any layer may import them): row normalisation,
-the smoothed IDF weight, scipy CSR -> torch sparse CSR, and per-row z-scores.
+the smoothed IDF weight, and scipy CSR -> torch sparse CSR.
 
 One definition each, so that the content model, text composition and graph conversion agree to
 the bit (the hybrid's cold map and cold-start baselines included).
@@ -46,9 +46,3 @@ def csr_to_torch(m: sp.spmatrix) -> torch.Tensor:
             size=m.shape,
             check_invariants=False,
         )
-
-
-def zscore_rows(s: torch.Tensor) -> torch.Tensor:
-    """Per-row standardised scores (zero mean, unit deviation), so that two models' scores can
-    be mixed; a constant row becomes zeros."""
-    return (s - s.mean(1, keepdim=True)) / (s.std(1, keepdim=True) + 1e-9)

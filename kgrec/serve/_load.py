@@ -194,10 +194,13 @@ def score_user(
     """Scores over the model's items of a user with live events: a known user is scored from
     their training items plus ``items`` (the hybrid's EASE blend reads the history); a new user
     by the hybrid's new-user path (profile ``attributes`` prior, moving to ``items`` as they
-    accumulate). Free ``text`` adds the cosine to the text's vector, z-scored at weight 1/2 (a
-    fixed weight: no dataset here has user text to validate it on). Live-added items and ids
+    accumulate). Free ``text`` adds the cosine to the text's vector, z-scored at weight
+    :data:`~kgrec.models.hybrid._user_text.USER_TEXT_WEIGHT` (chosen on amazon-instruments'
+    validation users, ``bench/user_text.py``). Live-added items and ids
     the model does not know are not scored from."""
     import scipy.sparse as sp
+
+    from kgrec.models.hybrid._user_text import USER_TEXT_WEIGHT
 
     m = adapter.model
     cols = sorted({r for r in (adapter._row.get(str(i)) for i in items) if r is not None})
@@ -219,7 +222,7 @@ def score_user(
     s = _z(np.asarray(s, np.float64))
     if text and text.strip():
         tv = adapter.embed_items([NewItem(title=text)]).vectors[0]
-        s = s + 0.5 * _z(adapter._items @ tv)
+        s = s + USER_TEXT_WEIGHT * _z(adapter._items @ tv)
     return s
 
 

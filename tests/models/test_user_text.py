@@ -7,7 +7,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from kgrec.eval import RankingTask, parse_metric
+from kgrec.eval import RankingTask, evaluate, parse_metric
 from kgrec.models.hybrid._user_text import TextBlend, fit_text_blend, text_item_scores
 
 
@@ -70,7 +70,10 @@ def test_fit_chooses_text_only_when_it_helps_validation_users():
     base = torch.from_numpy(rng.normal(size=(n, 40)).astype(np.float32))
     task = _task(targets, 40)
     rows = {u: u for u in range(n)}
-    metric = parse_metric("NDCG@10")
+    ndcg = parse_metric("NDCG@10")
+
+    def metric(fn, t):
+        return float(evaluate(fn, t, [ndcg]).per_user[ndcg.label].mean())
 
     def score(u, h):
         return base[u]

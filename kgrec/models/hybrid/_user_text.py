@@ -18,14 +18,23 @@ from typing import Any
 import numpy as np
 import torch
 
-from kgrec._numeric import normalize_rows, zscore_rows
+from kgrec._numeric import normalize_rows
+from kgrec.models._blend import zscore
 
 log = logging.getLogger(__name__)
+
+#: the weight serving uses for a new user's free text (``kgrec recommend --text``,
+#: ``POST /users/{id}/events``): the one amazon-instruments' validation users chose for every
+#: seed of ``bench/user_text.py`` (ids + their words); no other dataset here has user text
+USER_TEXT_WEIGHT = 0.5
 
 #: weights tried by :func:`fit_text_blend` (0 = scores without text)
 TEXT_WEIGHTS = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
 
 ScoreFn = Callable[[np.ndarray, Any], torch.Tensor]
+#: ``measure(score, task)``: the validation metric of ``score`` on ``task`` (the layer above
+#: passes e.g. the mean NDCG@20 of :func:`kgrec.eval.evaluate`; models do not import eval)
+Measure = Callable[[ScoreFn, Any], float]
 
 
 def text_item_scores(model: Any, text_vectors: np.ndarray) -> torch.Tensor:
@@ -52,7 +61,7 @@ class TextBlend:
         """Scores with the text term; rows without text (all-zero ``text``) keep their order."""
         if text is None or self.weight == 0:
             return scores
-        return zscore_rows(scores) + self.weight * zscore_rows(text.to(scores.dtype))
+        return zscore(scores) + self.weight * zscore(text.to(scores.dtype))
 
     def score_fn(self, score: ScoreFn, text: torch.Tensor, row_of: dict[int, int]) -> ScoreFn:
         """``score`` with the text term of each user (``row_of``: user index -> row of
@@ -73,14 +82,12 @@ class TextBlend:
 def fit_text_blend(
     score: ScoreFn,
     parts: Sequence[tuple[Any, torch.Tensor, dict[int, int]]],
-    metric: Any,
+    measure: Measure,
     weights: Sequence[float] = TEXT_WEIGHTS,
 ) -> TextBlend:
-    """The weight of ``weights`` with the best mean ``metric`` over validation ``parts``:
+    """The weight of ``weights`` with the best mean ``measure`` over validation ``parts``:
     ``(task, text cosines, user -> row)`` per :class:`~kgrec.eval.RankingTask` (e.g. one per
     number of known items); ties go to the smaller weight, so text must help to be used."""
-    from kgrec.eval import evaluate
-
     if not parts:
         raise ValueError("fit_text_blend needs at least one validation task")
     curve: dict[float, float] = {}
@@ -88,13 +95,12 @@ def fit_text_blend(
         vals = []
         for task, text, row_of in parts:
             fn = TextBlend(float(w)).score_fn(score, text, row_of)
-            vals.append(float(evaluate(fn, task, [metric]).per_user[metric.label].mean()))
+            vals.append(float(measure(fn, task)))
         curve[float(w)] = float(np.mean(vals))
     best = max(curve, key=lambda w: (round(curve[w], 6), -w))
     log.info(
-        "user text weight %.2f (validation %s %.4f; without text %.4f)",
+        "user text weight %.2f (validation %.4f; without text %.4f)",
         best,
-        metric.label,
         curve[best],
         curve.get(0.0, float("nan")),
     )
