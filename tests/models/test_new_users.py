@@ -258,3 +258,45 @@ def test_hybrid_with_the_user_encoder_saves_and_loads_it(tmp_path):
     assert torch.equal(off.score(warm), m.score(warm))  # warm users: the encoder changes nothing
     with pytest.raises(Exception, match="new_user_encoder"):
         HybridRecommender(new_user_encoder="maybe")
+
+
+def test_mix_grid_covers_the_simplex_and_old_saved_mixes_load():
+    from kgrec.models.hybrid._new_user_model import _as_mix, mix_grid
+
+    assert mix_grid(1) == [(1.0,)]
+    assert (0.75, 0.25) in mix_grid(2) and len(mix_grid(2)) == 5
+    three = mix_grid(3)
+    assert len(three) == 15 and all(abs(sum(m) - 1.0) < 1e-12 and min(m) >= 0 for m in three)
+    assert _as_mix(0.75) == (0.75, 0.25) and _as_mix([0.5, 0.25, 0.25]) == (0.5, 0.25, 0.25)
+    with pytest.raises(Exception, match="at most 3"):
+        mix_grid(4)
+
+
+def test_new_user_network_leaves_warm_users_untouched_and_is_saved(tmp_path):
+    """``new_user_dropout``: a second network trained with user IDs dropped gives the new users'
+    first behaviour score; warm scores are the plain hybrid's; the vectors survive save/load."""
+    r, f, _ = planted(9)
+    train = first_users(r)
+    inputs = _profile_inputs(f)
+    opts = TrainingOptions(epochs=2, batch_size=32, seed=1)
+    kw = dict(dim=8, layers=1, cf_blend="none", new_user_encoder="off", options=opts)
+    plain = HybridRecommender(**kw, inputs=inputs).fit(train)
+    twin = HybridRecommender(**kw, new_user_dropout=0.5, inputs=inputs).fit(train)
+    warm = np.arange(0, 50)
+    assert torch.equal(twin.score(warm), plain.score(warm))
+    assert plain.nu_item_vecs_ is None and twin.nu_item_vecs_ is not None
+    assert twin.nu_item_vecs_.shape == twin.item_vecs_.shape
+    assert not np.allclose(twin.nu_item_vecs_, twin.item_vecs_)
+    assert twin.nu_train_ is not None and twin.nu_train_["user_id_dropout"] == 0.5
+    new = np.arange(200, 210)
+    hist = sp.csr_matrix(r[new].toarray() * (np.arange(N_ITEMS) < 6))
+    parts = twin.behaviour_scores(hist)
+    assert isinstance(parts, tuple) and len(parts) == 2  # its fold-in, then the warm one's
+    assert len(twin.new_users_.mix_) == 2
+    s = twin.score(new, hist)
+    twin.save(tmp_path / "m")
+    back = HybridRecommender.load(tmp_path / "m")
+    assert np.array_equal(back.nu_item_vecs_, twin.nu_item_vecs_)
+    assert torch.allclose(back.score(new, hist), s, atol=1e-5)
+    with pytest.raises(Exception, match="new_user_dropout"):
+        HybridRecommender(new_user_dropout=1.0)

@@ -105,6 +105,9 @@ class HybridConfig(ModelConfig):
     #: the trained user encoder of the new-user path (:mod:`kgrec.models.hybrid._user_encoder`):
     #: auto (used where validation users say so), on, off
     new_user_encoder: str = "auto"
+    #: > 0: a second network trained with this user-ID dropout for the new-user fold-in only
+    #: (the warm model untouched; about twice the training time), see hybrid/_users.py
+    new_user_dropout: float = 0.0
 
     def validate(self) -> None:
         self._require("dim", self.dim >= 1, "dim must be >= 1")
@@ -133,6 +136,11 @@ class HybridConfig(ModelConfig):
         self._require("ease_max_items", self.ease_max_items >= 1, "ease_max_items must be >= 1")
         self._require("ease_lambda", self.ease_lambda > 0, "ease_lambda must be > 0")
         self._require("cold_map", self.cold_map in ("content", "ridge"), "content or ridge")
+        self._require(
+            "new_user_dropout",
+            0 <= self.new_user_dropout < 1,
+            "new_user_dropout must be in [0, 1)",
+        )
         self._require(
             "new_user_encoder",
             self.new_user_encoder in ("auto", "on", "off"),

@@ -10,14 +10,18 @@ Model::
     p(u)      = (1 - w_s) z(prior(u)) + w_s z(social(u))        (w_s = 0 without friends)
     s(u)      = (1 - w_k) z(p(u)) + w_k z(b(h_u)),  w_k = k / (k + kappa)
 
-``b(h)`` is the host model's score from the known items ``h`` alone (for the hybrid:
-``z(m z(f(h)) + (1 - m) z(EASE))``, ``f(h)`` the fold-in of its item vectors, or the trained
+``b(h)`` is the host model's score from the known items ``h`` alone, a mix of up to three
+parts (for the hybrid: ``z(m_1 z(g(h)) + m_2 z(f(h)) + m_3 z(EASE))``, ``f(h)`` the fold-in of its
+item vectors, ``g(h)`` the fold-in of the item vectors of a second network trained with user IDs
+dropped for new users only, where ``HybridConfig.new_user_dropout`` asks for one; or, in place of
+the first part, the trained
 user encoder of :mod:`kgrec.models.hybrid._user_encoder`: profile + known items, no user ID,
 trained DropoutNet-style on the training users; ``encoder="auto"`` uses it where validation
 users say so), ``z`` standardises each row,
 ``k = |h|``. So ``k = 0`` falls back to the informed prior, and the weight moves to behaviour as
-``k`` grows. The ridge strength, ``w_s``, ``kappa`` and ``m`` are chosen on validation users
-(NDCG@20; ``kappa`` and ``m`` on the mean over the ``k >= 1`` tasks): held-out users given to
+``k`` grows. The ridge strength, ``w_s``, ``kappa`` and the mix ``m`` (weights on a 1/4 grid
+summing to 1) are chosen on validation users (NDCG@20; ``kappa`` and ``m`` on the mean over the
+``k >= 1`` tasks): held-out users given to
 :meth:`NewUserModel.fit` (e.g. a cold-user split's validation users), else a seeded share of the
 training users treated as new (items in a seeded order, the first ``k`` revealed, the rest the
 targets; the prior is fitted without their rows, but the host model was trained on them, so
@@ -48,19 +52,40 @@ from kgrec.models.hybrid._user_encoder import UserEncoder, UserEncoderConfig
 log = logging.getLogger(__name__)
 
 #: scores of new users from their known items only: CSR history rows -> (n, n_items) tensor,
-#: or a pair of such tensors whose mix is chosen on validation with kappa
-BehaviourFn = Callable[[sp.csr_matrix], torch.Tensor | tuple[torch.Tensor, torch.Tensor]]
+#: or a tuple of up to three such tensors whose mix is chosen on validation with kappa
+BehaviourFn = Callable[[sp.csr_matrix], torch.Tensor | tuple[torch.Tensor, ...]]
 
 RIDGE_GRID = (1.0, 10.0, 100.0, 1000.0)
 SOCIAL_GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
 KAPPA_GRID = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
-#: share of the first of two behaviour scores (the hybrid: fold-in, then EASE)
+#: share of the first of two behaviour scores (the hybrid: fold-in, then EASE); with three
+#: parts every triple of these shares that sums to 1
 MIX_GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
 ENCODER_MODES = ("auto", "on", "off")
 
 
 def _parts(b: torch.Tensor | tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
     return b if isinstance(b, tuple) else (b,)
+
+
+def mix_grid(n: int) -> list[tuple[float, ...]]:
+    """The mixes tried for ``n`` behaviour parts: shares from :data:`MIX_GRID` summing to 1."""
+    if n == 1:
+        return [(1.0,)]
+    if n == 2:
+        return [(m, 1.0 - m) for m in MIX_GRID]
+    if n == 3:
+        return [(a, b, 1.0 - a - b) for a in MIX_GRID for b in MIX_GRID if a + b <= 1.0]
+    raise KgrecError(f"the new-user path mixes at most 3 behaviour scores, not {n}")
+
+
+def _as_mix(m: float | Sequence[float] | None) -> tuple[float, ...]:
+    """A saved mix: a list of shares, or (older models) the first part's share of two."""
+    if m is None:
+        return (1.0,)
+    if isinstance(m, int | float):
+        return (float(m), 1.0 - float(m))
+    return tuple(float(x) for x in m)
 
 
 @dataclass(frozen=True)
@@ -97,6 +122,11 @@ class NewUserConfig(ModelConfig):
         if "valid_ks" in obj:
             obj["valid_ks"] = tuple(int(k) for k in obj["valid_ks"])
         return super().from_dict(obj)
+
+
+def _mix_name(m: tuple[float, ...]) -> str:
+    """``0.75`` for the first part's share of two (as before three parts), else ``a/b/c``."""
+    return str(m[0]) if len(m) <= 2 else "/".join(str(x) for x in m)
 
 
 def _zscore(s: torch.Tensor) -> torch.Tensor:
@@ -162,7 +192,7 @@ class NewUserModel:
         self.ridge_ = 0.0
         self.social_w_ = 0.0
         self.kappa_ = float("inf")
-        self.mix_ = 1.0
+        self.mix_: tuple[float, ...] = (1.0,)
         self.encoder_: UserEncoder | None = None
         self.use_encoder_ = False
         self.choice_: dict[str, Any] = {}
@@ -326,7 +356,7 @@ class NewUserModel:
             except KgrecError as exc:
                 log.warning("no user encoder: %s", exc)
         # 3. kappa (and the behaviour mix, the encoder) on the k >= 1 tasks (mean NDCG@20)
-        curve_k: dict[tuple[float, float, bool], float] = {}
+        curve_k: dict[tuple[tuple[float, ...], float, bool], float] = {}
         self.kappa_ = float("nan")
         if behaviour is not None and kpos:
             ps = {k: self._p(*inputs(by_k[k]), len(by_k[k].users)) for k in kpos}
@@ -349,7 +379,7 @@ class NewUserModel:
                         )
                         for k in kpos
                     }
-                mixes = MIX_GRID if len(vparts[kpos[0]]) == 2 else (1.0,)
+                mixes = mix_grid(len(vparts[kpos[0]]))
                 grid = KAPPA_GRID if c.weighting else (None,)
                 for mix in mixes:
                     zb = {k: self._mix(vparts[k], mix) for k in kpos}
@@ -359,7 +389,7 @@ class NewUserModel:
                             w = 0.5 if kap is None else k / (k + kap)
                             vals.append(mean_ndcg((1 - w) * ps[k] + w * zb[k], by_k[k]))
                         curve_k[(mix, -1.0 if kap is None else kap, enc)] = float(np.mean(vals))
-            # ties: no encoder, the smaller kappa, the smaller mix
+            # ties: no encoder, the smaller kappa, the larger share of the first part
             best = max(curve_k, key=lambda x: (curve_k[x], not x[2], -x[1], x[0]))
             self.mix_ = best[0]
             self.kappa_ = float("nan") if best[1] == -1.0 else best[1]
@@ -376,9 +406,9 @@ class NewUserModel:
             "social_w": self.social_w_,
             "social_curve": curve_s,
             "kappa": self.kappa_,
-            "mix": self.mix_,
+            "mix": list(self.mix_),
             "kappa_curve": {
-                f"mix={m},kappa={k}" + (",encoder" if e else ""): v
+                f"mix={_mix_name(m)},kappa={k}" + (",encoder" if e else ""): v
                 for (m, k, e), v in curve_k.items()
             },
             "encoder": self.use_encoder_,
@@ -428,10 +458,13 @@ class NewUserModel:
         return (1 - w) * p + w * b
 
     @staticmethod
-    def _mix(parts: tuple[torch.Tensor, ...], mix: float) -> torch.Tensor:
+    def _mix(parts: tuple[torch.Tensor, ...], mix: tuple[float, ...]) -> torch.Tensor:
         if len(parts) == 1:
             return _zscore(parts[0])
-        return _zscore(mix * _zscore(parts[0]) + (1 - mix) * _zscore(parts[1]))
+        if len(mix) > len(parts):
+            raise KgrecError(f"the new-user mix has {len(mix)} shares for {len(parts)} scores")
+        mix = (*mix, *(0.0,) * (len(parts) - len(mix)))  # parts without a share: none
+        return _zscore(sum(m * _zscore(p) for m, p in zip(mix, parts, strict=True)))
 
     # ------------------------------------------------------------------ persistence
     def state(self) -> dict[str, np.ndarray]:
@@ -451,7 +484,7 @@ class NewUserModel:
             "ridge": self.ridge_,
             "social_w": self.social_w_,
             "kappa": None if not np.isfinite(self.kappa_) else self.kappa_,
-            "mix": self.mix_,
+            "mix": list(self.mix_),
             "behaviour": bool(getattr(self, "behaviour_", False)),
             "encoder": self.encoder_.meta()
             if (self.use_encoder_ and self.encoder_ is not None)
@@ -472,7 +505,7 @@ class NewUserModel:
         kap = meta.get("kappa")
         m.kappa_ = float("nan") if kap is None else float(kap)
         m.behaviour_ = bool(meta.get("behaviour", False))
-        m.mix_ = float(meta.get("mix", 1.0))
+        m.mix_ = _as_mix(meta.get("mix"))
         if meta.get("encoder"):
             m.encoder_ = UserEncoder.from_state(arrays, meta["encoder"], "nu.enc.")
             m.use_encoder_ = True

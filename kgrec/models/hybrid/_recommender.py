@@ -224,7 +224,10 @@ class HybridRecommender(TextTowerMixin, NewUserMixin, ColdItemsMixin, EmbeddingR
         if blend == "ease":
             with flog.part("blend", budget):
                 self._fit_blend(m, validate)
-        self.new_users_ = None
+        self.new_users_, self.nu_item_vecs_ = None, None
+        if c.new_users and c.new_user_dropout > 0:
+            with flog.part("new_user_network", budget):
+                self._fit_new_user_network(m, validate)
         if c.new_users:
             cfg = NewUserConfig(
                 attributes=c.new_user_attributes,

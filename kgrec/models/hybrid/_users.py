@@ -2,12 +2,19 @@
 :class:`~kgrec.models.hybrid._new_user_model.NewUserModel` after training (profile prior,
 friends, history weighting; the model is described there) and scores users without a training
 row with it; :func:`user_profile` reads the profile links and friendships from a built graph.
+
+With ``HybridConfig.new_user_dropout > 0`` a second network of the same configuration is trained
+with that share of user IDs dropped (:mod:`kgrec.models.hybrid._user_dropout`: users scored from
+the fold-in of a few of their items, as new users are) and only its item vectors are kept, for
+the new users' fold-in: the warm model and its figures are untouched, and the new-user path
+chooses on validation users how to mix the two fold-ins with EASE.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -41,6 +48,33 @@ class NewUserMixin:
     new_user_path = True
     new_users_: NewUserModel | None = None
     profile_entities_: np.ndarray | None = None
+    #: item vectors of the second network trained with user-ID dropout (None: not trained)
+    nu_item_vecs_: np.ndarray | None = None
+    #: its training summary (epochs, best validation figure)
+    nu_train_: dict[str, Any] | None = None
+
+    def _fit_new_user_network(self, train: sp.csr_matrix, validate: Any | None) -> None:
+        """Train the second network for new users (``config.new_user_dropout`` > 0): the same
+        configuration and training options, user-ID dropout at that rate, no EASE blend, no
+        new-user path of its own; early-stopped on ``validate`` like the warm model."""
+        self.nu_item_vecs_, self.nu_train_ = None, None
+        rate = float(getattr(self.config, "new_user_dropout", 0.0))
+        if rate <= 0:
+            return
+        cfg = replace(
+            self.config,
+            user_id_dropout=rate,
+            new_user_dropout=0.0,
+            new_users=False,
+            cf_blend="none",
+        )
+        twin = type(self)(cfg, options=self.options, inputs=getattr(self, "inputs", None))
+        twin.shared_fits = getattr(self, "shared_fits", None)
+        twin.fit(train, validate=validate)
+        self.nu_item_vecs_ = np.asarray(twin.item_vecs_, np.float32)
+        res = twin.result_
+        self.nu_train_ = {"user_id_dropout": rate, **({} if res is None else res.to_dict())}
+        log.info("new-user network (user-ID dropout %.2f): %s", rate, self.nu_train_)
 
     def _profile(self) -> tuple[sp.csr_matrix | None, sp.csr_matrix | None]:
         inp = getattr(self, "inputs", None)
@@ -52,20 +86,22 @@ class NewUserMixin:
             f.data[:] = 1.0
         return f, inp.user_social
 
-    def behaviour_scores(
-        self, history: sp.csr_matrix
-    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        """Scores of new users from their known items alone: the fold-in of the item vectors
-        (mean of the history items'), and the EASE scores when the model has EASE weights
-        (the new-user path chooses their mix on validation users)."""
+    def behaviour_scores(self, history: sp.csr_matrix) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        """Scores of new users from their known items alone: the fold-in (mean of the history
+        items' vectors) of the new-user network's item vectors when there is one, the fold-in of
+        the model's item vectors, and the EASE scores when the model has EASE weights (the
+        new-user path chooses their mix on validation users)."""
         from kgrec.models._base import fold_in
 
-        items = torch.from_numpy(self.item_vecs_)
-        out = fold_in(items, history) @ items.T
+        parts = []
+        for vecs in (getattr(self, "nu_item_vecs_", None), self.item_vecs_):
+            if vecs is not None:
+                items = torch.from_numpy(vecs)
+                parts.append(fold_in(items, history) @ items.T)
         ease = getattr(self, "ease_", None)
         if ease is not None:
-            return out, _dense(history) @ torch.from_numpy(ease)
-        return out
+            parts.append(_dense(history) @ torch.from_numpy(ease))
+        return parts[0] if len(parts) == 1 else tuple(parts)
 
     def _fit_new_users(
         self,
@@ -137,6 +173,8 @@ class NewUserMixin:
         if self.new_users_ is None:
             return {}
         out = self.new_users_.state()
+        if self.nu_item_vecs_ is not None:
+            out["nu.item_vecs"] = self.nu_item_vecs_
         if self.profile_entities_ is not None:
             out["nu.entities"] = self.profile_entities_
         for name, m in zip(("profile", "social"), self._profile(), strict=True):
@@ -150,6 +188,7 @@ class NewUserMixin:
     def set_new_user_state(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
         """Restore what :meth:`new_user_state` saved (``meta``: the model's ``new_users``)."""
         self.new_users_ = NewUserModel.from_state(arrays, meta, self.train_)
+        self.nu_item_vecs_ = arrays.get("nu.item_vecs")
         ents = arrays.get("nu.entities")
         self.profile_entities_ = None if ents is None else ents.astype(str)
         mats = []
