@@ -22,7 +22,8 @@ from kgrec.eval._protocol import build_protocol, cold_users_tasks
 from kgrec.experiment import CompareOptions, ModelContext, make_model, validator
 from kgrec.graph import load_spec
 from kgrec.models import HybridConfig, HybridRecommender, Recommender
-from kgrec.models.hybrid._new_user_model import NewUserConfig, ValidTask, _dense, _zscore, ndcg20
+from kgrec.models._blend import zscore as _zscore
+from kgrec.models.hybrid._new_user_model import NewUserConfig, ValidTask, _dense, ndcg20
 
 log = logging.getLogger("probe")
 ap = argparse.ArgumentParser()

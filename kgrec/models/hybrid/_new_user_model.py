@@ -47,6 +47,7 @@ import torch
 
 from kgrec.errors import DataError, KgrecError
 from kgrec.models._base import ModelConfig
+from kgrec.models._blend import zscore as _zscore
 from kgrec.models.hybrid._user_encoder import UserEncoder, UserEncoderConfig
 
 log = logging.getLogger(__name__)
@@ -127,10 +128,6 @@ class NewUserConfig(ModelConfig):
 def _mix_name(m: tuple[float, ...]) -> str:
     """``0.75`` for the first part's share of two (as before three parts), else ``a/b/c``."""
     return str(m[0]) if len(m) <= 2 else "/".join(str(x) for x in m)
-
-
-def _zscore(s: torch.Tensor) -> torch.Tensor:
-    return (s - s.mean(1, keepdim=True)) / (s.std(1, keepdim=True) + 1e-9)
 
 
 def _row_normalise(m: sp.spmatrix) -> sp.csr_matrix:
