@@ -54,9 +54,21 @@ def normalized_adjacency(train: sp.csr_matrix) -> sp.csr_matrix:
 
 
 class LightGCNModule(nn.Module):
-    """Embeddings of ``n_users + n_items`` nodes and ``layers`` LGConv propagations."""
+    """Embeddings of ``n_users + n_items`` nodes and ``layers`` LGConv propagations over ``adj``,
+    the pre-normalised ``(N, N)`` adjacency (torch sparse CSR), held as a non-persistent buffer
+    (it moves with the module and stays out of its ``state_dict``); :meth:`forward` takes another
+    adjacency in its place."""
 
-    def __init__(self, n_users: int, n_items: int, dim: int, layers: int, reg: float) -> None:
+    def __init__(
+        self,
+        n_users: int,
+        n_items: int,
+        dim: int,
+        layers: int,
+        reg: float,
+        *,
+        adj: torch.Tensor | None = None,
+    ) -> None:
         super().__init__()
         from torch_geometric.nn import LGConv
 
@@ -65,20 +77,18 @@ class LightGCNModule(nn.Module):
         nn.init.xavier_uniform_(self.embedding.weight)
         self.convs = nn.ModuleList([LGConv(normalize=False) for _ in range(layers)])
         self.reg = reg
-        self.adj: torch.Tensor | None = None
+        self.register_buffer("adj", adj, persistent=False)
 
-    def set_graph(self, adj: torch.Tensor) -> None:
-        """The pre-normalised ``(N, N)`` adjacency (torch sparse CSR), kept out of state_dict."""
-        self.adj = adj
-
-    def forward(self) -> torch.Tensor:
-        """Final node embeddings: the mean of the layer outputs."""
-        if self.adj is None:
-            raise RuntimeError("LightGCNModule.set_graph(adj) must be called first")
+    def forward(self, adj: torch.Tensor | None = None) -> torch.Tensor:
+        """Final node embeddings: the mean of the layer outputs (over ``adj``, default the
+        adjacency given at construction)."""
+        adj = self.adj if adj is None else adj
+        if adj is None:
+            raise RuntimeError("LightGCNModule needs an adjacency: LightGCNModule(..., adj=)")
         x = self.embedding.weight
         out = x
         for conv in self.convs:
-            x = conv(x, self.adj)
+            x = conv(x, adj)
             out = out + x
         return out / (len(self.convs) + 1)
 
@@ -109,11 +119,9 @@ class LightGCN(EmbeddingRecommender):
     )
 
     def _build_module(self, train: sp.csr_matrix) -> nn.Module:
-        module = LightGCNModule(
-            train.shape[0], train.shape[1], self.config.dim, self.config.layers, self.config.reg
-        )
-        module.set_graph(csr_to_torch(normalized_adjacency(train)).to(self.options.device))
-        return module
+        c = self.config
+        adj = csr_to_torch(normalized_adjacency(train)).to(self.options.device)
+        return LightGCNModule(train.shape[0], train.shape[1], c.dim, c.layers, c.reg, adj=adj)
 
     def _final_vectors(self, module: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
         z = module()

@@ -15,13 +15,8 @@ from kgrec.models.hybrid._coldstart import (
 from kgrec.models.hybrid._config import HybridConfig
 from kgrec.models.hybrid._context import InputSource, hybrid_from_context
 from kgrec.models.hybrid._inputs import HybridInputs, SideLinks, inputs_from_graph, links_from_graph
-from kgrec.models.hybrid._modules import (
-    GatedFusion,
-    HybridModule,
-    LossWeights,
-    RelationalSideEncoder,
-    UserBatch,
-)
+from kgrec.models.hybrid._losses import LossWeights, UserBatch
+from kgrec.models.hybrid._modules import GatedFusion, HybridModule, RelationalSideEncoder
 from kgrec.models.hybrid._recommender import HybridRecommender
 from kgrec.models.hybrid._sampler import UserBatchSampler
 from kgrec.models.hybrid._users import user_profile

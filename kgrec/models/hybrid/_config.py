@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kgrec.models._base import ModelConfig
-from kgrec.models.hybrid._modules import LossWeights
+from kgrec.models.hybrid._losses import LossWeights
 
 
 @dataclass(frozen=True)

@@ -8,24 +8,39 @@
   ``g = sigmoid(W [id; content])``: an item with no ID vector (cold, or ID-dropped during
   training, DropoutNet-style) is represented by its content alone.
 * :class:`HybridModule`: ego vectors (users, fused items) propagated LightGCN-style over the
-  symmetric-normalised user-item CSR adjacency, ``E = mean_l A_hat^l E^(0)``; cosine scores; the
-  losses (sampled softmax or BPR ranking, optional pointwise BCE, TransE triple loss, InfoNCE
-  text/graph alignment) live in :meth:`HybridModule.loss`.
+  symmetric-normalised user-item CSR adjacency, ``E = mean_l A_hat^l E^(0)``; cosine scores; its
+  loss (sampled softmax or BPR ranking, optional pointwise BCE, TransE triple loss, InfoNCE
+  text/graph alignment) is :func:`kgrec.models.hybrid._losses.hybrid_loss`.
+
+Their inputs (the adjacency, the warm-item mask, the item text, the link matrices) are given at
+construction and held as non-persistent buffers: they move with the module (``.to(device)``) and
+stay out of its ``state_dict``, so a saved network holds its learned weights only; a network
+rebuilt from a save without them can still embed new items from the tensors passed in.
 
 Why entities enrich ego vectors instead of being propagation nodes: on ml-100k (seed 2020) putting
 the KG entities into the propagation graph (dim 64, entities shared by >= 5 items) reached
 validation NDCG@20 0.238, the ego variant (dim 256) 0.250, and propagation over the small user-item
-graph is cheaper per epoch (notes/hybrid-proto/results.jsonl; not a like-for-like dimension
-comparison, for lack of time).
+graph is cheaper per epoch (the prototype of ``bench/research/hybrid_ml100k/proto.py``; not a
+like-for-like dimension comparison, for lack of time).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from kgrec.models.hybrid._losses import LossWeights, UserBatch, hybrid_loss
+
+__all__ = [
+    "GatedFusion",
+    "HybridModule",
+    "LossWeights",
+    "RelationalSideEncoder",
+    "UserBatch",
+    "spmm",
+    "sym_spmm",
+]
 
 _SOFTPLUS_ONE = 0.5413  # softplus(0.5413) ~= 1: relation weights start at 1
 
@@ -69,22 +84,30 @@ def spmm(a: torch.Tensor, at: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 class RelationalSideEncoder(nn.Module):
     """``side = sum_r softplus(w_r) * M_r @ E`` over ``n_relations`` row-normalised link matrices
-    stacked as one ``(R * n_targets, n_entities)`` CSR (``stack``/``stack_t`` set by
-    :meth:`set_links`)."""
+    stacked as one ``(R * n_targets, n_entities)`` CSR. ``links``: that matrix and its CSR
+    transpose (torch sparse CSR; non-persistent buffers ``stack``/``stack_t``), or ``None`` for
+    a network that only embeds the links it is given (a loaded model)."""
 
-    def __init__(self, n_entities: int, n_relations: int, dim: int, *, init_std: float) -> None:
+    def __init__(
+        self,
+        n_entities: int,
+        n_relations: int,
+        dim: int,
+        *,
+        init_std: float,
+        links: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> None:
         super().__init__()
         self.n_entities, self.n_relations = n_entities, n_relations
         self.entity = nn.Embedding(n_entities, dim)
         nn.init.normal_(self.entity.weight, std=init_std)
         self.rel_weight = nn.Parameter(torch.zeros(n_relations))
         self.rel_vec = nn.Parameter(torch.zeros(n_relations, dim))  # TransE relation vectors
-        self.stack: torch.Tensor | None = None
-        self.stack_t: torch.Tensor | None = None
-
-    def set_links(self, stack: torch.Tensor, stack_t: torch.Tensor) -> None:
-        """The stacked link matrix and its transpose (torch sparse CSR), kept out of state_dict."""
-        self.stack, self.stack_t = stack, stack_t
+        stack, stack_t = links if links is not None else (None, None)
+        if stack is not None and stack.shape[1] != n_entities:
+            raise ValueError(f"links over {stack.shape[1]} entities for {n_entities}")
+        self.register_buffer("stack", stack, persistent=False)
+        self.register_buffer("stack_t", stack_t, persistent=False)
 
     def weights(self) -> torch.Tensor:
         return F.softplus(self.rel_weight + _SOFTPLUS_ONE)
@@ -95,7 +118,7 @@ class RelationalSideEncoder(nn.Module):
         e = self.entity.weight
         if stack is None:
             if self.stack is None:
-                raise RuntimeError("RelationalSideEncoder.set_links(...) must be called first")
+                raise RuntimeError("this RelationalSideEncoder was built without its links")
             h = spmm(self.stack, self.stack_t, e)
         else:
             h = stack @ e
@@ -128,28 +151,16 @@ class GatedFusion(nn.Module):
         return g * ids + (1 - g) * content
 
 
-@dataclass(frozen=True)
-class LossWeights:
-    """Weights of the loss terms: ``alpha * pointwise + beta * ranking + kg * TransE +
-    align * InfoNCE + reg * L2(batch ego vectors)``."""
-
-    ranking: str = "softmax"
-    alpha: float = 0.0
-    beta: float = 1.0
-    kg: float = 0.0
-    kg_margin: float = 1.0
-    align: float = 0.0
-    align_tau: float = 0.2
-    tau: float = 0.15
-    reg: float = 0.0
-
-
 class HybridModule(nn.Module):
     """Users, items (ID + text + relational side information, gated) and LightGCN propagation.
 
-    Tensors set outside the state dict: the normalised ``(U + I, U + I)`` adjacency
-    (:meth:`set_graph`), item text ``(I, d_text)``, the warm-item mask (items without training
-    interactions never use their ID vector), and the side encoders' link matrices.
+    Inputs, held as non-persistent buffers (outside the state dict): ``adj`` the normalised
+    ``(U + I, U + I)`` adjacency (sparse CSR), ``warm`` the warm-item bool mask (items without
+    training interactions never use their ID vector), ``text`` the item text ``(I, d_text)``
+    (``text_dim`` is taken from it when not given), and ``item_links``/``user_links`` each side
+    encoder's stacked link matrix with its transpose. A network built without them (a loaded
+    model) has its weights only: it embeds new items from the text and links passed to
+    :meth:`embed_new_items`.
     """
 
     def __init__(
@@ -159,6 +170,11 @@ class HybridModule(nn.Module):
         dim: int,
         layers: int,
         *,
+        adj: torch.Tensor | None = None,
+        warm: torch.Tensor | None = None,
+        text: torch.Tensor | None = None,
+        item_links: tuple[torch.Tensor, torch.Tensor] | None = None,
+        user_links: tuple[torch.Tensor, torch.Tensor] | None = None,
         text_dim: int | None = None,
         item_entities: int = 0,
         item_relations: int = 0,
@@ -172,6 +188,10 @@ class HybridModule(nn.Module):
         losses: LossWeights | None = None,
     ) -> None:
         super().__init__()
+        if text is not None:
+            if text_dim is not None and text_dim != text.shape[1]:
+                raise ValueError(f"text vectors of dim {text.shape[1]}, text_dim {text_dim}")
+            text_dim = int(text.shape[1])
         self.n_users, self.n_items, self.layers = n_users, n_items, layers
         self.id_dropout = id_dropout
         #: user-ID dropout (:mod:`kgrec.models.hybrid._user_dropout`) in the ranking loss
@@ -182,29 +202,24 @@ class HybridModule(nn.Module):
         nn.init.normal_(self.user.weight, std=init_std)
         nn.init.normal_(self.item.weight, std=init_std)
         self.item_side = (
-            RelationalSideEncoder(item_entities, item_relations, dim, init_std=init_std)
+            RelationalSideEncoder(
+                item_entities, item_relations, dim, init_std=init_std, links=item_links
+            )
             if item_entities and item_relations
             else None
         )
         self.user_side = (
-            RelationalSideEncoder(user_entities, user_relations, dim, init_std=init_std)
+            RelationalSideEncoder(
+                user_entities, user_relations, dim, init_std=init_std, links=user_links
+            )
             if user_entities and user_relations
             else None
         )
         has_content = bool(text_dim) or self.item_side is not None
         self.fusion = GatedFusion(text_dim, dim, gate=gate) if has_content else None
-        self.adj: torch.Tensor | None = None
-        self.text: torch.Tensor | None = None
-        self.warm: torch.Tensor | None = None
-        self.triples: torch.Tensor | None = None
-
-    # ------------------------------------------------------------------ inputs
-    def set_graph(self, adj: torch.Tensor, warm: torch.Tensor) -> None:
-        """Normalised symmetric user-item adjacency (sparse CSR) and the warm-item bool mask."""
-        self.adj, self.warm = adj, warm
-
-    def set_text(self, text: torch.Tensor | None) -> None:
-        self.text = text
+        self.register_buffer("adj", adj, persistent=False)
+        self.register_buffer("warm", warm, persistent=False)
+        self.register_buffer("text", text, persistent=False)
 
     # ------------------------------------------------------------------ forward
     def item_content(
@@ -239,7 +254,7 @@ class HybridModule(nn.Module):
         if self.layers == 0:
             return x
         if self.adj is None:
-            raise RuntimeError("HybridModule.set_graph(adj, warm) must be called first")
+            raise RuntimeError("this HybridModule was built without its adjacency (adj)")
         out, h = x, x
         for _ in range(self.layers):
             h = sym_spmm(self.adj, h)
@@ -269,85 +284,7 @@ class HybridModule(nn.Module):
         ids = torch.zeros_like(content)
         return F.normalize(self.fusion(ids, content), dim=1)
 
-    # ------------------------------------------------------------------ losses
+    # ------------------------------------------------------------------ loss
     def loss(self, batch: UserBatch) -> torch.Tensor:
-        w = self.losses
-        u_ego, i_ego, content = self.ego()
-        z = F.normalize(self.propagate(torch.cat([u_ego, i_ego], 0)), dim=1)
-        users, items = z[: self.n_users], z[self.n_users :]
-        ub = users.index_select(0, batch.users)
-        total = torch.zeros((), device=z.device)
-        keep, shown = None, None
-        if self.training and self.user_dropout > 0:
-            from kgrec.models.hybrid._user_dropout import drop_user_ids
-
-            d = drop_user_ids(
-                ub,
-                items,
-                batch.rows,
-                batch.pos,
-                rate=self.user_dropout,
-                max_k=self.user_dropout_max_k,
-            )
-            ub, keep, shown = d.users, d.keep, d.shown
-        u_pair = ub.index_select(0, batch.rows)
-        pos_s = (u_pair * items.index_select(0, batch.pos)).sum(1) / w.tau
-        neg_s = (u_pair * items.index_select(0, batch.neg)).sum(1) / w.tau
-        if keep is not None:
-            pos_s, neg_s = pos_s[keep], neg_s[keep]
-        rows = batch.rows if keep is None else batch.rows[keep]
-        if w.beta > 0:
-            if w.ranking == "softmax":
-                logits = ub @ items.T / w.tau
-                if shown is not None:  # a dropped user's shown items are input, not candidates
-                    logits = logits.masked_fill(shown, -torch.inf)
-                lse = torch.logsumexp(logits, dim=1)
-                rank = (lse.index_select(0, rows) - pos_s).mean()
-            else:
-                rank = F.softplus(neg_s - pos_s).mean()
-            total = total + w.beta * rank
-        if w.alpha > 0:
-            point = F.binary_cross_entropy_with_logits(
-                torch.cat([pos_s, neg_s]),
-                torch.cat([torch.ones_like(pos_s), torch.zeros_like(neg_s)]),
-            )
-            total = total + w.alpha * point
-        if w.reg > 0:
-            bi = torch.unique(torch.cat([batch.pos, batch.neg]))
-            reg = (
-                self.user.weight.index_select(0, batch.users).pow(2).sum()
-                + self.item.weight.index_select(0, bi).pow(2).sum()
-            )
-            total = total + w.reg * reg / len(batch.users)
-        if w.kg > 0 and self.item_side is not None and batch.triples is not None:
-            h, r, t, tn = batch.triples
-            ent = self.item_side.entity.weight
-            rel = self.item_side.rel_vec
-            head = F.normalize(i_ego.index_select(0, h), dim=1)
-            tail = F.normalize(ent.index_select(0, t), dim=1)
-            tneg = F.normalize(ent.index_select(0, tn), dim=1)
-            rv = rel.index_select(0, r)
-            d_pos = (head + rv - tail).pow(2).sum(1)
-            d_neg = (head + rv - tneg).pow(2).sum(1)
-            total = total + w.kg * F.softplus(d_pos - d_neg + w.kg_margin).mean()
-        if w.align > 0 and content is not None:
-            ib = torch.unique(batch.pos)
-            cv = F.normalize(content.index_select(0, ib), dim=1)
-            gv = items.index_select(0, ib)
-            lg = cv @ gv.T / w.align_tau
-            lab = torch.arange(len(ib), device=lg.device)
-            total = total + w.align * 0.5 * (F.cross_entropy(lg, lab) + F.cross_entropy(lg.T, lab))
-        return total
-
-
-@dataclass(frozen=True)
-class UserBatch:
-    """A batch of users with their training positives as pairs: ``rows`` index ``users``;
-    ``neg`` one sampled non-positive per pair; ``triples`` (item, relation, entity, corrupted
-    entity) for the KG loss, or ``None``."""
-
-    users: torch.Tensor
-    rows: torch.Tensor
-    pos: torch.Tensor
-    neg: torch.Tensor
-    triples: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        """The training loss on ``batch`` (:func:`kgrec.models.hybrid._losses.hybrid_loss`)."""
+        return hybrid_loss(self, batch)

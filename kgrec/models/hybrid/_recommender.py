@@ -102,11 +102,16 @@ class HybridRecommender(TextTowerMixin, NewUserMixin, ColdItemsMixin, EmbeddingR
 
         return hybrid_from_context(context, config=config, options=options)
 
-    def _new_module(self, n_users: int, n_items: int, net: dict[str, Any]) -> HybridModule:
+    def _new_module(
+        self, n_users: int, n_items: int, net: dict[str, Any], **inputs: Any
+    ) -> HybridModule:
         """The network of this config with the input sizes ``net`` (the ``network`` entry of a
-        saved model's ``model.json``): for training and for loading alike."""
+        saved model's ``model.json``) and its input tensors ``inputs`` (``adj``, ``warm``,
+        ``text``, ``item_links``, ``user_links``: see :class:`HybridModule`; none when loading)."""
         c = self.config
-        return HybridModule(n_users, n_items, c.dim, c.layers, **net, **c.network_options())
+        return HybridModule(
+            n_users, n_items, c.dim, c.layers, **inputs, **net, **c.network_options()
+        )
 
     # ------------------------------------------------------------------ fit
     def _build_module(self, train: sp.csr_matrix) -> HybridModule:
@@ -128,16 +133,24 @@ class HybridRecommender(TextTowerMixin, NewUserMixin, ColdItemsMixin, EmbeddingR
             "user_entities": 0 if ul is None else len(ul.entities),
             "user_relations": 0 if ul is None else len(ul.relations),
         }
-        module = self._new_module(n_users, n_items, net)
         dev = self.options.device
-        warm = torch.from_numpy(np.diff(train.tocsc().indptr) > 0).to(dev)
-        module.set_graph(csr_to_torch(normalized_adjacency(train)).to(dev), warm)
-        if text is not None:
-            module.set_text(torch.from_numpy(np.asarray(text, np.float32)).to(dev))
-        for enc, links in ((module.item_side, il), (module.user_side, ul)):
-            if enc is not None and links is not None:
-                st = links.stacked()
-                enc.set_links(csr_to_torch(st).to(dev), csr_to_torch(st.T.tocsr()).to(dev))
+
+        def stacked(links: SideLinks | None) -> tuple[torch.Tensor, torch.Tensor] | None:
+            if links is None or not len(links.entities) or not len(links.relations):
+                return None  # no side encoder for these links (see HybridModule)
+            st = links.stacked()
+            return csr_to_torch(st).to(dev), csr_to_torch(st.T.tocsr()).to(dev)
+
+        module = self._new_module(
+            n_users,
+            n_items,
+            net,
+            adj=csr_to_torch(normalized_adjacency(train)).to(dev),
+            warm=torch.from_numpy(np.diff(train.tocsc().indptr) > 0).to(dev),
+            text=None if text is None else torch.from_numpy(np.asarray(text, np.float32)).to(dev),
+            item_links=stacked(il),
+            user_links=stacked(ul),
+        )
         self.item_links_ = il
         return module
 

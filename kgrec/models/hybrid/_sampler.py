@@ -12,7 +12,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from kgrec.models.hybrid._modules import UserBatch
+from kgrec.models.hybrid._losses import UserBatch
 from kgrec.train import BPRSampler
 
 if TYPE_CHECKING:

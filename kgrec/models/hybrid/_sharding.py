@@ -1,5 +1,5 @@
 """Data-parallel batches for the hybrid: rank ``r`` of ``N`` takes the users ``r, r + N, ...`` of
-every global :class:`~kgrec.models.hybrid._modules.UserBatch` with their pairs.
+every global :class:`~kgrec.models.hybrid._losses.UserBatch` with their pairs.
 
 The hybrid's ranking loss (full softmax or BPR) and its optional pointwise BCE are means over the
 batch's pairs, so a rank's loss weighted by its share of the pairs (``weight``, read by the
@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from kgrec.models.hybrid._modules import UserBatch
+from kgrec.models.hybrid._losses import UserBatch
 
 
 def shardable(config: Any) -> bool:
