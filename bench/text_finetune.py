@@ -208,7 +208,7 @@ def run_seed(args: argparse.Namespace, seed: int, ctx, pos, ds) -> dict[str, Any
         t1 = time.perf_counter()
         tower, data = ctx.text_tower_inputs(c2)
         prep = time.perf_counter() - t1
-        model.set_text_tower(tower, data)
+        model._init_tower(tower, data)  # the tower of this mode on the one fitted graph model
         r0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         t1 = time.perf_counter()
         model._fit_text_tower(train, cold_validate if args.select == "cold-valid" else None)

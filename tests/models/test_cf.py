@@ -127,6 +127,25 @@ def test_lightgcn_layer_matches_manual_propagation():
     np.testing.assert_allclose(model.item_vecs_, ref[8:], atol=1e-5)
 
 
+def test_lightgcn_adjacency_is_a_buffer_outside_the_state_dict():
+    """The adjacency is a non-persistent buffer given at construction; ``forward`` takes
+    another one in its place (an empty graph: every node keeps ``x0 / (L + 1)``)."""
+    from kgrec.models._base import csr_to_torch
+    from kgrec.models.cf.lightgcn import LightGCNModule
+
+    x = sp.csr_matrix(np.eye(3, 4, dtype=np.float32))
+    adj = csr_to_torch(normalized_adjacency(x))
+    mod = LightGCNModule(3, 4, 5, 2, 0.0, adj=adj)
+    assert [n for n, _ in mod.named_buffers()] == ["adj"]
+    assert list(mod.state_dict()) == ["embedding.weight"]
+    empty = csr_to_torch(sp.csr_matrix((7, 7), dtype=np.float32))
+    with torch.no_grad():
+        assert torch.allclose(mod(empty), mod.embedding.weight / 3)
+        assert not torch.allclose(mod(), mod(empty))
+    with pytest.raises(RuntimeError, match="adjacency"):
+        LightGCNModule(3, 4, 5, 2, 0.0)()
+
+
 def test_embedding_models_fold_in_unknown_users():
     x = sp.csr_matrix(np.array([[1, 1, 0, 0], [0, 1, 1, 0], [0, 0, 0, 0]], dtype=np.float32))
     model = MFBPR(options=FAST.replace(epochs=2), dim=4).fit(x)

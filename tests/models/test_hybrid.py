@@ -174,6 +174,35 @@ def test_inductive_item_embedding_matches_cold_item_in_model(data, tmp_path):
     np.testing.assert_allclose(loaded.embed_items(inp.item_text[cold], links), emb, atol=1e-6)
 
 
+def test_network_inputs_are_buffers_outside_the_saved_state(data):
+    """The adjacency, warm mask, item text and link stacks travel with the network (buffers)
+    but are not saved: the saved network is its parameters alone (the format of models saved
+    before the inputs became buffers), and a network rebuilt without its inputs embeds new
+    items exactly as the trained one."""
+    inp = synthetic_inputs()
+    model = make_hybrid(
+        inp, options=FAST.replace(epochs=2), kg_loss=0.1, user_links=False, cold_map="content"
+    ).fit(data)
+    mod = model.module_
+    buffers = {name for name, _ in mod.named_buffers()}
+    assert buffers == {"adj", "warm", "text", "item_side.stack", "item_side.stack_t"}
+    assert set(mod.state_dict()) == {name for name, _ in mod.named_parameters()}
+    assert mod.adj.layout == torch.sparse_csr and mod.warm.dtype == torch.bool
+    bare = model._new_module(model.n_users_, model.n_items_, model._extra_meta()["network"])
+    assert all(b is None for b in (bare.adj, bare.warm, bare.text, bare.item_side.stack))
+    bare.load_state_dict(mod.state_dict())
+    bare.eval()
+    mod.eval()
+    t = torch.from_numpy(inp.item_text[:4])
+    lk = torch.from_numpy(inp.item_links.stacked()[:4].toarray())  # any (R * n, E) matrix
+    lk = lk.to_sparse_csr()
+    with torch.no_grad():
+        assert torch.equal(bare.embed_new_items(t, None), mod.embed_new_items(t, None))
+        assert torch.equal(bare.item_side(lk), mod.item_side(lk))
+    with pytest.raises(RuntimeError, match="built without"):
+        bare()  # no links, no adjacency: nothing to propagate
+
+
 def test_resume_matches_uninterrupted_run(data, tmp_path):
     inp = synthetic_inputs()
     straight = make_hybrid(inp, options=FAST.replace(epochs=6)).fit(data)

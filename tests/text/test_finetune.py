@@ -148,8 +148,9 @@ def _hybrid_with_tower(mode: str = "top-layers"):
         text_finetune_lr=1e-3,
     )
     opts = TrainingOptions(epochs=3, batch_size=16, lr=1e-2, patience=0, seed=7)
-    model = HybridRecommender(cfg, options=opts, inputs=inputs)
-    model.set_text_tower(tower, tower.prepare(texts))
+    model = HybridRecommender(
+        cfg, options=opts, inputs=inputs, text_tower=tower, tower_data=tower.prepare(texts)
+    )
     m = synthetic_matrix(N_USERS, N_ITEMS, seed=3).tolil()
     m[:, [0, 1, 2]] = 0  # three cold items
     m = sp.csr_matrix(m)

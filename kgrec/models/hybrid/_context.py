@@ -59,11 +59,12 @@ def hybrid_from_context(
         inputs = context.hybrid_inputs(user_links=config.user_links)
     elif context is None:
         log.warning("hybrid without a model context: ID-only (no KG, no text)")
-    model = HybridRecommender(config, options=options, inputs=inputs)
+    tower, data = None, None
     if config.text_finetune != "none" and context is not None and config.text:
         tower, data = context.text_tower_inputs(config)
-        model.set_text_tower(tower, data)
-    return model
+    return HybridRecommender(
+        config, options=options, inputs=inputs, text_tower=tower, tower_data=data
+    )
 
 
 def load_text_tower(meta: dict[str, Any]) -> Any:

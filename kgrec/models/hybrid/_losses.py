@@ -88,8 +88,7 @@ def l2_loss(user_w: torch.Tensor, item_w: torch.Tensor, batch: UserBatch) -> tor
     vectors (:func:`hybrid_loss` divides it by the batch's user count)."""
     bi = torch.unique(torch.cat([batch.pos, batch.neg]))
     return (
-        user_w.index_select(0, batch.users).pow(2).sum()
-        + item_w.index_select(0, bi).pow(2).sum()
+        user_w.index_select(0, batch.users).pow(2).sum() + item_w.index_select(0, bi).pow(2).sum()
     )
 
 

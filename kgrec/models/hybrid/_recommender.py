@@ -50,6 +50,8 @@ class HybridRecommender(TextTowerMixin, NewUserMixin, ColdItemsMixin, EmbeddingR
     """KG + text hybrid (see the module docstring). ``inputs``: side information aligned to the
     training matrix's users/items (:func:`~kgrec.models.hybrid.inputs_from_graph`); without it
     the model is a pure ID model trained the same way (and cannot embed new items).
+    ``text_tower``/``tower_data``: a trainable :class:`~kgrec.text.TextTower` and its prepared
+    inputs for the items (``text_finetune`` != ``none``; :func:`hybrid_from_context` builds them).
 
     Made of parts: the network and its training (here; vectors, options and their persistence
     shared with the other embedding models through :class:`EmbeddingRecommender`), the ridge
@@ -74,10 +76,13 @@ class HybridRecommender(TextTowerMixin, NewUserMixin, ColdItemsMixin, EmbeddingR
         *,
         options: TrainingOptions | None = None,
         inputs: HybridInputs | None = None,
+        text_tower: Any = None,
+        tower_data: Any = None,
         **overrides: Any,
     ) -> None:
         super().__init__(config, options=options, **overrides)
         self.inputs = inputs
+        self._init_tower(text_tower, tower_data)
         self.module_: HybridModule | None = None
         self.item_links_: SideLinks | None = None
         #: the EASE blend: the EASE model and the weight of its scores (0: no blend)

@@ -249,10 +249,13 @@ class TextTowerMixin:
     tower_result_: dict[str, Any] | None = None
     tower_text_: np.ndarray | None = None
 
-    def set_text_tower(self, tower: Any, data: Any) -> None:
-        """The tower (a :class:`~kgrec.text.TextTower`) and its inputs for the catalog's items,
-        row-aligned with the training matrix's items (built by the assembly above the model)."""
-        if len(data) != (self.inputs.n_items if self.inputs is not None else len(data)):
+    def _init_tower(self, tower: Any, data: Any) -> None:
+        """The hybrid's constructor arguments ``text_tower`` (a :class:`~kgrec.text.TextTower`)
+        and ``tower_data``, its inputs for the catalog's items, row-aligned with the training
+        matrix's items (built by the assembly above the model); both or neither."""
+        if (tower is None) != (data is None):
+            raise KgrecError("text_tower and tower_data go together: give both or neither")
+        if data is not None and self.inputs is not None and len(data) != self.inputs.n_items:
             raise KgrecError(f"tower inputs have {len(data)} rows for {self.inputs.n_items} items")
         self.text_tower_, self.tower_data_ = tower, data
 
@@ -274,7 +277,7 @@ class TextTowerMixin:
         if self.text_tower_ is None or self.tower_data_ is None:
             raise KgrecError(
                 f"text_finetune={c.text_finetune!r} needs a text tower: build the hybrid with "
-                "hybrid_from_context (or call set_text_tower)"
+                "hybrid_from_context (or pass text_tower= and tower_data=)"
             )
         if self.cold_w_ is None:
             raise KgrecError("the text tower starts from the ridge cold map: cold_map='ridge'")
