@@ -446,9 +446,9 @@ def main() -> None:
         ds, pos = ctx.dataset, ctx.positives
         args.content_vecs = None
         if args.content_model:
-            from kgrec.serve import ContentModel
+            from kgrec.serve import ContentAdapter
 
-            cm = ContentModel.from_spec(spec, dataset=ds)
+            cm = ContentAdapter.from_spec(spec, dataset=ds)
             at = {str(i): r for r, i in enumerate(cm.item_ids)}
             rows = [at[str(i)] for i in pos.items.ids]
             args.content_vecs = np.asarray(cm.item_vectors())[rows]

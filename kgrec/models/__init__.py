@@ -1,4 +1,5 @@
-"""Recommenders: the base contract, the CF baselines and the KG + text hybrid, with an explicit short-name registry."""
+"""Recommenders: the base contract, the CF baselines, the KG + text hybrid and the untrained
+content model (text + KG, :class:`ContentModel`), with an explicit short-name registry."""
 
 from kgrec.models._base import (
     ContextFactory,
@@ -10,6 +11,7 @@ from kgrec.models._base import (
     fold_in,
 )
 from kgrec.models._blend import ScoreBlend, ScoreBlendConfig, ScoreMix
+from kgrec.models._content import ContentConfig, ContentModel
 from kgrec.models.cf import (
     EASE,
     MFBPR,
@@ -49,6 +51,8 @@ __all__ = [
     "KGKNN",
     "MFBPR",
     "MODELS",
+    "ContentConfig",
+    "ContentModel",
     "ContentToCF",
     "ContextFactory",
     "EASEConfig",

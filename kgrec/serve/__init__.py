@@ -1,5 +1,6 @@
-"""Cold-start serving: a typed model protocol, a content-only model, an adapter for the trained
-hybrid, a :class:`Retriever` over two FAISS/torch indexes, and the HTTP app (``kgrec serve``).
+"""Cold-start serving: a typed model protocol, adapters for the content-only model
+(:class:`ContentAdapter` over :class:`kgrec.models.ContentModel`) and for the trained hybrid, a
+:class:`Retriever` over two FAISS/torch indexes, and the HTTP app (``kgrec serve``).
 
 ``Retriever(model).build()`` indexes a :class:`ColdStartModel`'s items and users;
 ``neighbors(item_id | NewItem)``, ``recommend(user | history | text)``, ``add_item(NewItem)``.
@@ -7,8 +8,10 @@ hybrid, a :class:`Retriever` over two FAISS/torch indexes, and the HTTP app (``k
 Importing this package does not import fastapi, faiss or transformers.
 """
 
+from kgrec.models._content import ContentConfig
 from kgrec.serve._attributes import AttributeMatcher
-from kgrec.serve._content import ContentConfig, ContentModel, default_encoder, item_links
+from kgrec.serve._content import ContentAdapter, item_links
+from kgrec.serve._item_text import default_encoder
 from kgrec.serve._load import HybridAdapter, load_model, load_retriever
 from kgrec.serve._protocol import (
     MAX_HISTORY,
@@ -36,8 +39,8 @@ __all__ = [
     "AddedItem",
     "AttributeMatcher",
     "ColdStartModel",
+    "ContentAdapter",
     "ContentConfig",
-    "ContentModel",
     "DuplicateIdError",
     "EmbeddedItems",
     "Hit",

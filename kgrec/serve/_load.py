@@ -12,17 +12,12 @@ from typing import Any
 
 import numpy as np
 
+from kgrec._numeric import normalize_rows
 from kgrec.errors import DataError, KgrecError
+from kgrec.serve import _item_text
 from kgrec.serve._attributes import AttributeMatcher
-from kgrec.serve._content import (
-    ContentModel,
-    _delimiters,
-    _normalize,
-    default_encoder,
-    render_item_text,
-    text_columns,
-    title_map,
-)
+from kgrec.serve._content import ContentAdapter
+from kgrec.serve._item_text import CatalogText
 from kgrec.serve._protocol import ColdStartModel, EmbeddedItems, NewItem, VectorTableMixin
 
 log = logging.getLogger(__name__)
@@ -71,29 +66,25 @@ class HybridAdapter(VectorTableMixin):
             from kgrec.text import CachedEncoder
 
             encoder = CachedEncoder(tuned)
-        self.encoder_ = encoder if encoder is not None else default_encoder()
-        self._fields = list(spec.text.item_fields)
-        self._text_cols = text_columns(ds, self._fields)
-        self._delims = _delimiters(spec)
-        self._titles = title_map(ds)
+        self.encoder_ = encoder if encoder is not None else _item_text.default_encoder()
+        self.catalog_text_ = CatalogText(spec, ds)
+        self._titles = self.catalog_text_.titles
         self._item_ids = [str(i) for i in items.ids]
         self._user_ids = [str(u) for u in users.ids]
         self._row = {i: r for r, i in enumerate(self._item_ids)}
         self._urow = {u: r for r, u in enumerate(self._user_ids)}
-        self._items = _normalize(np.asarray(model.item_vectors().numpy(), np.float32))
+        self._items = normalize_rows(np.asarray(model.item_vectors().numpy(), np.float32))
         # similar items come from the content model's space (text + KG, what items ARE): the
         # hybrid's item space follows co-consumption, and on cold ml-100k items its 10 nearest
         # known items share a genre less often (bench/results/text_finetune.json, on_topic@10)
-        from kgrec.serve._content import ContentModel
-
-        self.content_ = ContentModel.from_spec(spec, dataset=ds, kg=kg, encoder=base_encoder)
+        self.content_ = ContentAdapter.from_spec(spec, dataset=ds, kg=kg, encoder=base_encoder)
         sim = np.zeros((len(self._item_ids), self.content_.item_vectors().shape[1]), np.float32)
         for r, i in enumerate(self._item_ids):
             cr = self.content_.item_row(i)
             if cr is not None:
                 sim[r] = self.content_.item_vectors()[cr]
         self._similar = sim
-        self._users = _normalize(np.asarray(model.user_vectors().numpy(), np.float32))
+        self._users = normalize_rows(np.asarray(model.user_vectors().numpy(), np.float32))
         self._fingerprint = (
             fingerprint
             or "hybrid:"
@@ -134,18 +125,15 @@ class HybridAdapter(VectorTableMixin):
             links.append(pairs)
             matched.append([f"{r} -> {e}" for r, e in pairs])
             unmatched.append(miss)
-        text = _normalize(
+        text = normalize_rows(
             np.asarray(
-                self.encoder_.encode(
-                    [render_item_text(r, self._fields, self._text_cols, self._delims) for r in rows]
-                ),
-                np.float32,
+                self.encoder_.encode([self.catalog_text_.render(r) for r in rows]), np.float32
             )
         )
         vecs = self.model.embed_items(text=text, links=links)
         similar = self.content_.embed_items(rows).vectors
         return EmbeddedItems(
-            _normalize(np.asarray(vecs, np.float32)), matched, unmatched, similar=similar
+            normalize_rows(np.asarray(vecs, np.float32)), matched, unmatched, similar=similar
         )
 
     def similar_vectors(self) -> np.ndarray:
@@ -171,12 +159,12 @@ class HybridAdapter(VectorTableMixin):
                 from kgrec.errors import UnknownIdError
 
                 raise UnknownIdError("item", history[rows.index(None)])
-            parts.append(_normalize(self._items[rows].mean(0)))
+            parts.append(normalize_rows(self._items[rows].mean(0)))
         if text and text.strip():
             parts.append(self.embed_items([NewItem(title=text)]).vectors[0])
         if not parts:
             raise DataError("a new user needs history item ids and/or free text")
-        return _normalize(np.sum(parts, axis=0))
+        return normalize_rows(np.asarray(np.sum(parts, axis=0), np.float32))
 
 
 def _z(s: np.ndarray) -> np.ndarray:
@@ -216,7 +204,7 @@ def score_user(
     elif getattr(m, "new_users_", None) is not None:
         s = m.score_new_users(hist, attributes=[attributes or {}]).numpy()[0]
     elif cols:
-        s = adapter._items @ _normalize(adapter._items[cols].mean(0))
+        s = adapter._items @ normalize_rows(adapter._items[cols].mean(0))
     else:
         s = np.asarray(m.train_.sum(0), np.float64).ravel()  # popularity
     s = _z(np.asarray(s, np.float64))
@@ -227,14 +215,14 @@ def score_user(
 
 
 def load_model(spec: Any, model: str = "content", *, encoder: Any | None = None) -> ColdStartModel:
-    """``"content"``: :class:`ContentModel` on ``spec`` (no training); otherwise the directory
+    """``"content"``: :class:`ContentAdapter` on ``spec`` (no training); otherwise the directory
     of a trained hybrid (``kgrec train SPEC --model hybrid --out DIR``)."""
     from kgrec.graph import load_spec
 
     if not hasattr(spec, "text"):
         spec = load_spec(spec)
     if model == "content":
-        return ContentModel.from_spec(spec, encoder=encoder)
+        return ContentAdapter.from_spec(spec, encoder=encoder)
     path = Path(model)
     if not path.exists():
         raise DataError(

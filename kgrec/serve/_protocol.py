@@ -2,7 +2,7 @@
 
 Any model that can (1) give vectors of its known items and users in one cosine space and (2) embed
 a NEW item from its text and attributes, and a new user from item ids and/or free text, into that
-same space can serve cold-start retrieval: the content model (:class:`ContentModel`, no training)
+same space can serve cold-start retrieval: the content model (:class:`ContentAdapter`, no training)
 and the trained hybrid (:class:`HybridAdapter`) both implement :class:`ColdStartModel`.
 """
 

@@ -89,7 +89,7 @@ def test_errors_are_clear(shared_model, capsys):
 def test_content_model_built_by_the_command(ml100k_dir, monkeypatch):
     """No shortcut: the command builds the content model itself (hashing encoder in place of
     MiniLM so a cold embedding cache costs nothing)."""
-    monkeypatch.setattr("kgrec.serve._content.default_encoder", HashEncoder)
+    monkeypatch.setattr("kgrec.serve._item_text.default_encoder", HashEncoder)
     res = invoke("recommend", SPEC, "--model", "content", "--user", "2", "-k", "2", "--json")
     assert res.exit_code == 0, res.output
     assert len(json.loads(res.output)["items"]) == 2

@@ -49,9 +49,9 @@ def build_content_model():
     """The ml-100k content model with the hashing encoder, built once per session (shared by
     tests/serve and tests/cli)."""
     from kgrec.graph import load_spec
-    from kgrec.serve import ContentModel
+    from kgrec.serve import ContentAdapter
 
-    return ContentModel.from_spec(load_spec(SPEC), encoder=HashEncoder())
+    return ContentAdapter.from_spec(load_spec(SPEC), encoder=HashEncoder())
 
 
 @pytest.fixture(scope="session")

@@ -107,7 +107,7 @@ def test_embed_user_history_and_text(content_model):
 def test_randomized_svd_matches_exact_top_singular_values():
     import scipy.sparse as sp
 
-    from kgrec.serve._content import randomized_svd
+    from kgrec.models._content import randomized_svd
 
     x = sp.random(300, 500, density=0.02, random_state=0, format="csr")
     s, vt = randomized_svd(x, 10, seed=0)

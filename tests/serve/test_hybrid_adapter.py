@@ -61,10 +61,10 @@ def test_adapter_serves_a_trained_hybrid(adapter):
 def test_similar_items_come_from_the_content_space_users_from_the_hybrid(adapter, spec):
     """neighbors(): similar items from the content model's space (what items are), the users
     likely to want the item from the hybrid's CF-trained vectors."""
-    from kgrec.serve import ContentModel
+    from kgrec.serve import ContentAdapter
 
     m = adapter
-    content = ContentModel.from_spec(spec, encoder=HashEncoder())
+    content = ContentAdapter.from_spec(spec, encoder=HashEncoder())
     new = NewItem(title="Galaxy Raiders", attributes={"class": ["Sci-Fi"]})
     got = Retriever(m).build().neighbors(new, 5, users_k=5)
     want = Retriever(content).build().neighbors(new, 20, users_k=0)

@@ -7,7 +7,7 @@ import logging
 
 from kgrec.graph import load_spec
 from kgrec.serve import NewItem
-from kgrec.serve._content import render_item_text, text_columns, title_map
+from kgrec.serve._item_text import render_item_text, text_columns, title_map
 from kgrec.text import texts_from_spec
 from kgrec.text._render import item_delimiters
 

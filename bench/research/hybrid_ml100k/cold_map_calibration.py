@@ -41,7 +41,7 @@ def main(seed: int = 2020) -> None:
     from kgrec.experiment import ModelContext, validator
     from kgrec.graph import load_spec
     from kgrec.models import HybridConfig, HybridRecommender
-    from kgrec.serve._content import title_map
+    from kgrec.serve._item_text import title_map
 
     torch.set_num_threads(2)
     spec = load_spec(REPO / "graphs" / "movielens-100k.toml")
