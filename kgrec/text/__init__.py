@@ -30,14 +30,7 @@ from kgrec.text._encoder import (
     pool,
     quantize_int8,
 )
-from kgrec.text._finetune import (
-    FINETUNE_MODES,
-    FinetuneConfig,
-    FinetunedEncoder,
-    TextTower,
-    TowerBatch,
-    TowerData,
-)
+from kgrec.text._finetune import FinetunedEncoder, TextTower
 from kgrec.text._model_dir import (
     DEFAULT_MODEL_ID,
     ModelNotFoundError,
@@ -45,6 +38,7 @@ from kgrec.text._model_dir import (
     model_fingerprint,
 )
 from kgrec.text._sharded import encode_shard, shard_texts
+from kgrec.text._tower_module import FINETUNE_MODES, FinetuneConfig, TowerBatch, TowerData
 
 __all__ = [
     "DEFAULT_MODEL_ID",
