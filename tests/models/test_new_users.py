@@ -11,7 +11,8 @@ import torch
 from kgrec.errors import SpecError
 from kgrec.models import EASE, MFBPR, HybridRecommender, ItemKNN
 from kgrec.models.hybrid import HybridInputs, SideLinks
-from kgrec.models.hybrid._new_user_model import NewUserConfig, NewUserModel, ValidTask, ndcg20
+from kgrec.models.hybrid._new_user_model import NewUserConfig, NewUserModel
+from kgrec.models.hybrid._new_user_tasks import ValidTask, ndcg20
 from kgrec.train import TrainingOptions
 
 N_USERS, N_ITEMS, N_GROUPS = 240, 30, 3

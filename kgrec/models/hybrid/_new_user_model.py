@@ -31,7 +31,8 @@ Ablations: ``attributes=False`` (prior = popularity; the encoder without the pro
 ``encoder="off"`` (the fold-in only: nothing trained for new users).
 
 Everything here is handed matrices; this module reads no files, builds no graph, runs no encoder.
-The hybrid's wiring of this model (:class:`NewUserMixin`) is in :mod:`kgrec.models.hybrid._users`.
+The validation users' tasks and their metric are in :mod:`kgrec.models.hybrid._new_user_tasks`;
+the hybrid's wiring of this model (:class:`NewUserMixin`) is in :mod:`kgrec.models.hybrid._users`.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ import torch
 from kgrec.errors import DataError, KgrecError
 from kgrec.models._base import ModelConfig
 from kgrec.models._blend import zscore as _zscore
+from kgrec.models.hybrid._new_user_tasks import ValidTask, carve_validation, ndcg20
+from kgrec.models.hybrid._new_user_tasks import dense as _dense
 from kgrec.models.hybrid._user_encoder import UserEncoder, UserEncoderConfig
 
 log = logging.getLogger(__name__)
@@ -137,33 +140,6 @@ def _row_normalise(m: sp.spmatrix) -> sp.csr_matrix:
     return sp.csr_matrix(sp.diags(inv) @ m)
 
 
-def ndcg20(scores: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """NDCG@20 per row (``mask``: items excluded from ranking; ideal DCG of min(|rel|, 20))."""
-    s = scores.masked_fill(mask, -torch.inf)
-    k = min(20, s.shape[1])
-    top = s.topk(k, dim=1).indices
-    disc = 1.0 / torch.log2(torch.arange(2, k + 2, dtype=torch.float32))
-    dcg = (targets.gather(1, top) * disc).sum(1)
-    n = targets.sum(1).clamp(max=k).long()
-    idcg = torch.cumsum(disc, 0)[(n - 1).clamp(min=0)]
-    return torch.where(n > 0, dcg / idcg, torch.zeros_like(dcg))
-
-
-def _dense(m: sp.spmatrix) -> torch.Tensor:
-    return torch.from_numpy(np.asarray(m.toarray(), dtype=np.float32))
-
-
-@dataclass(frozen=True)
-class ValidTask:
-    """Validation users treated as new: ``users`` (rows of the user-side matrices), the ``k``
-    items they show (``shown``, CSR rows over the items) and the items to rank (``targets``)."""
-
-    k: int
-    users: np.ndarray
-    shown: sp.csr_matrix
-    targets: sp.csr_matrix
-
-
 class NewUserModel:
     """Scores for users without a training row (see the module docstring).
 
@@ -244,39 +220,9 @@ class NewUserModel:
 
     # ------------------------------------------------------------------ fit
     def carve_validation(self, train: sp.csr_matrix) -> tuple[sp.csr_matrix, list[ValidTask]]:
-        """Validation users carved from the training users (seeded ``valid_share`` of those with
-        ``min_items``+ items; items in a seeded order, the first ``k`` shown): the training
-        matrix without their rows, and their tasks for every ``k`` in ``valid_ks``."""
-        c = self.config
-        rng = np.random.default_rng(self.seed)
-        n_users = train.shape[0]
-        deg = train.getnnz(axis=1)
-        cand = np.flatnonzero(deg >= c.min_items)
-        if len(cand) < 10:  # small data: every user with 2+ items (tasks need k < |items|)
-            cand = np.flatnonzero(deg >= 2)
-        if len(cand) < 10:
-            raise KgrecError("the new-user path needs >= 10 training users with 2+ items")
-        val = np.sort(rng.permutation(cand)[: max(5, round(c.valid_share * len(cand)))])
-        keep = np.ones(n_users, np.float32)
-        keep[val] = 0.0
-        rest = sp.csr_matrix(sp.diags(keep) @ train)
-        rest.eliminate_zeros()
-        rows = _dense(train[val])
-        noise = torch.from_numpy(rng.random(rows.shape).astype(np.float32))
-        rank = torch.where(rows > 0, noise, torch.full_like(noise, 2.0)).argsort(1).argsort(1)
-        tasks = []
-        for k in sorted(set(c.valid_ks)):
-            shown = (rank < k).float() * rows
-            ok = (rows.sum(1) > k).numpy()
-            tasks.append(
-                ValidTask(
-                    k,
-                    val[ok],
-                    sp.csr_matrix(shown[ok].numpy()),
-                    sp.csr_matrix((rows - shown)[ok].numpy()),
-                )
-            )
-        return rest, tasks
+        """:func:`~kgrec.models.hybrid._new_user_tasks.carve_validation` with this model's
+        settings and seed."""
+        return carve_validation(train, self.config, self.seed)
 
     def fit(
         self,

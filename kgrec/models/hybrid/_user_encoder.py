@@ -35,9 +35,10 @@ from torch import nn
 
 from kgrec.errors import KgrecError
 from kgrec.models._base import ModelConfig
+from kgrec.models.hybrid._new_user_tasks import dense
 
 if TYPE_CHECKING:
-    from kgrec.models.hybrid._new_user_model import ValidTask
+    from kgrec.models.hybrid._new_user_tasks import ValidTask
 
 log = logging.getLogger(__name__)
 
@@ -131,10 +132,6 @@ class UserEncoderModule(nn.Module):
         return self.log_scale.exp() * (u @ items.T) + self._pad(self.bias, items.shape[0])
 
 
-def _dense(m: sp.spmatrix) -> torch.Tensor:
-    return torch.from_numpy(np.asarray(m.toarray(), dtype=np.float32))
-
-
 class UserEncoder:
     """Fit and apply :class:`UserEncoderModule` against fixed item vectors."""
 
@@ -148,7 +145,7 @@ class UserEncoder:
     def _features(self, features: sp.csr_matrix | None, rows: np.ndarray) -> torch.Tensor | None:
         if features is None or self.module_ is None or self.module_.attr is None:
             return None
-        return _dense(features[rows])
+        return dense(features[rows])
 
     def fit(
         self,
@@ -159,7 +156,7 @@ class UserEncoder:
     ) -> UserEncoder:
         """Train on the users of ``train`` with 2+ items (their ID dropped), early-stopped on
         the mean NDCG@20 of the ``valid`` tasks (users not in ``train``)."""
-        from kgrec.models.hybrid._new_user_model import ndcg20
+        from kgrec.models.hybrid._new_user_tasks import ndcg20
 
         c = self.config
         train = sp.csr_matrix(train, dtype=np.float32)
@@ -196,9 +193,9 @@ class UserEncoder:
                 for t in valid:
                     if not len(t.users):
                         continue
-                    shown = _dense(t.shown)
+                    shown = dense(t.shown)
                     s = mod(shown, self._features(features, t.users), v)
-                    vals.append(float(ndcg20(s, _dense(t.targets), shown > 0).mean()))
+                    vals.append(float(ndcg20(s, dense(t.targets), shown > 0).mean()))
             mod.train()
             return float(np.mean(vals))
 
@@ -210,7 +207,7 @@ class UserEncoder:
                 order = order[: c.max_steps_per_epoch * c.batch_size]
             for start in range(0, len(order), c.batch_size):
                 b = order[start : start + c.batch_size]
-                rows = _dense(train[b])
+                rows = dense(train[b])
                 deg = rows.sum(1)
                 # k log-uniform in 0..max_k, at most |items| - 1 (one target left)
                 k = (torch.rand(len(b), generator=gen) * log_max).exp().floor() - 1
@@ -254,9 +251,9 @@ class UserEncoder:
             raise KgrecError("the user encoder is not fitted")
         f = None
         if features is not None and self.module_.attr is not None:
-            f = _dense(features)
+            f = dense(features)
         with torch.no_grad():
-            return self.module_(_dense(history), f, torch.from_numpy(np.asarray(items, np.float32)))
+            return self.module_(dense(history), f, torch.from_numpy(np.asarray(items, np.float32)))
 
     # ------------------------------------------------------------------ persistence
     def state(self, prefix: str) -> dict[str, np.ndarray]:

@@ -25,7 +25,9 @@ from kgrec.errors import KgrecError
 
 # re-exported: the hybrid's config names it here
 from kgrec.models.hybrid._new_user_model import NewUserConfig as NewUserConfig
-from kgrec.models.hybrid._new_user_model import NewUserModel, ValidTask, _dense
+from kgrec.models.hybrid._new_user_model import NewUserModel
+from kgrec.models.hybrid._new_user_tasks import ValidTask
+from kgrec.models.hybrid._new_user_tasks import dense as _dense
 
 log = logging.getLogger(__name__)
 
