@@ -19,6 +19,7 @@ import hashlib
 import json
 import logging
 import os
+import threading
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -247,6 +248,10 @@ class TransformerEncoder:
         self._key: EncoderKey | None = None
         self._tokenizer: Any = None
         self._model: Any = None
+        # One load and one encode at a time: a server's warm-up thread and its first request
+        # may both reach here, and the loading code (transformers' from_pretrained, the memo
+        # below) and torch's thread setting are process-wide state.
+        self._lock = threading.RLock()
 
     @classmethod
     def from_config(cls, config: EncoderConfig) -> TransformerEncoder:
@@ -294,8 +299,12 @@ class TransformerEncoder:
         Encoders of the same directory and precision in one process share the loaded weights
         (read-only at inference), so a second encoder costs no load time.
         """
-        if self._model is not None:
-            return self
+        with self._lock:
+            if self._model is None:
+                self._load_locked()
+        return self
+
+    def _load_locked(self) -> None:
         stamp = model_fingerprint(self.model_path)
         tokenizer, model = _load_model(str(self.model_path), stamp, self.config.quantize)
         limit = getattr(model.config, "max_position_embeddings", None)
@@ -306,7 +315,6 @@ class TransformerEncoder:
             )
         self._tokenizer, self._model = tokenizer, model
         self._dim = int(model.config.hidden_size)
-        return self
 
     def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
         """Token ids of each text, truncated to ``max_length`` (special tokens included)."""
@@ -319,10 +327,15 @@ class TransformerEncoder:
         n = len(texts)
         if n == 0:
             return np.empty((0, self.dim), np.float32)
+        self.load()
+        with self._lock:
+            return self._encode_locked(texts, progress)
+
+    def _encode_locked(self, texts: list[str], progress: bool | None) -> np.ndarray:
         import torch
         from tqdm import tqdm
 
-        self.load()
+        n = len(texts)
         cfg = self.config
         show = cfg.progress if progress is None else progress
         out = np.empty((n, self.dim), np.float32)

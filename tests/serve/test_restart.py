@@ -86,7 +86,9 @@ def test_items_and_events_survive_kill_9(tmp_path, ml100k_dir):
             assert c.post("/recommend", json={"user": "fresh-user", "k": 10}).json() == fresh
             assert fresh["masked"] == len(set(ids[5:]) | {"50"})
             r = c.post("/items", json={"items": [{"title": "After the restart"}]})
-            assert r.status_code == 201 and r.json()["added"][0]["id"] == "new-6"
+            # the server's own log in the message: a 500 here was seen once, under load
+            assert r.status_code == 201, (r.text, log.read_text()[-4000:])
+            assert r.json()["added"][0]["id"] == "new-6"
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)

@@ -136,3 +136,33 @@ def test_importing_kgrec_text_loads_no_transformers():
     code = "import sys, kgrec.text; print(any(m.split('.')[0] in ('transformers', 'torch') for m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_concurrent_first_load_and_encodes_agree():
+    """A server's warm-up thread and its first requests may load and encode at once: every
+    thread gets the vectors one thread alone gets."""
+    import threading
+
+    from kgrec.text import TransformerEncoder
+
+    enc = TransformerEncoder(threads=1, progress=False)  # not loaded yet: threads race to load
+    alone = TransformerEncoder(threads=1, progress=False).encode(TEXTS)
+    got: dict[int, np.ndarray] = {}
+    errors: list[BaseException] = []
+
+    def run(n: int) -> None:
+        try:
+            got[n] = enc.encode(TEXTS[n % len(TEXTS) :] + TEXTS[: n % len(TEXTS)])
+        except BaseException as exc:  # reported below, with the thread's input
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    for n, vecs in got.items():
+        k = n % len(TEXTS)
+        np.testing.assert_allclose(vecs, np.roll(alone, -k, axis=0), atol=1e-6)
+    assert len(got) == 4

@@ -2,12 +2,13 @@
 
 Tolerance: both runs take the same optimiser steps on the same global batches, so they differ
 only by floating-point summation order: embeddings within 1e-4 (absolute) and test NDCG@20 /
-Recall@20 within 0.005 (absolute; a near-tie may flip a rank).
+Recall@20 within 0.005 (absolute; a near-tie may flip a rank). The two processes meet through a
+file store in the test's temporary directory, not a TCP port: a port picked free and released
+before the workers bind it can be taken in between (seen once as a flaky failure).
 """
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import numpy as np
@@ -46,24 +47,21 @@ def _fit(name: str):
     return model, proto
 
 
-def _worker(rank: int, size: int, port: int, name: str, out: str) -> None:
-    from kgrec.train._distributed import set_rank_env
-
-    set_rank_env(rank, size, port)
+def _worker(rank: int, size: int, store: str, name: str, out: str) -> None:
     import torch
     import torch.distributed as dist
+
+    from kgrec.train._distributed import set_rank_env
+
+    set_rank_env(rank, size, port=0)  # RANK / WORLD_SIZE as torchrun sets them
+    # Joined here, so the library's init_from_env finds the group and does not rendezvous again.
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=size)
 
     torch.set_num_threads(1)
     model, _ = _fit(name)
     if rank == 0:
         np.savez(out, user=model.user_vecs_, item=model.item_vecs_)
     dist.destroy_process_group()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.mark.parametrize("name", ["mf", "hybrid", pytest.param("lightgcn", marks=pytest.mark.slow)])
@@ -73,9 +71,9 @@ def test_two_gloo_processes_match_one(tmp_path: Path, name: str) -> None:
 
     if not torch.distributed.is_available():
         pytest.skip("torch.distributed is not available in this torch build")
-    out = str(tmp_path / "ddp.npz")
+    out, store = str(tmp_path / "ddp.npz"), str(tmp_path / "rendezvous")
     mp.start_processes(
-        _worker, args=(2, _free_port(), name, out), nprocs=2, join=True, start_method="spawn"
+        _worker, args=(2, store, name, out), nprocs=2, join=True, start_method="spawn"
     )
     torch.set_num_threads(1)
     single, proto = _fit(name)
