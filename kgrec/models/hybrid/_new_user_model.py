@@ -19,7 +19,7 @@ user encoder of :mod:`kgrec.models.hybrid._user_encoder`: profile + known items,
 trained DropoutNet-style on the training users; ``encoder="auto"`` uses it where validation
 users say so), ``z`` standardises each row,
 ``k = |h|``. So ``k = 0`` falls back to the informed prior, and the weight moves to behaviour as
-``k`` grows. The ridge strength, ``w_s``, ``kappa`` and the mix ``m`` (weights on a 1/8 grid
+``k`` grows. The ridge strength, ``w_s``, ``kappa`` and the mix ``m`` (weights on a 1/4 grid
 summing to 1) are chosen on validation users (NDCG@20; ``kappa`` and ``m`` on the mean over the
 ``k >= 1`` tasks): held-out users given to
 :meth:`NewUserModel.fit` (e.g. a cold-user split's validation users), else a seeded share of the
@@ -63,11 +63,8 @@ RIDGE_GRID = (1.0, 10.0, 100.0, 1000.0)
 SOCIAL_GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
 KAPPA_GRID = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 #: share of the first of two behaviour scores (the hybrid: fold-in, then EASE); with three
-#: parts every triple of these shares that sums to 1 (45 triples). Eighths, not quarters: on the
-#: ml-100k cold-user split's validation users (2-fold cross-validation over them, 3 seeds;
-#: ``bench/research/cold_users/perk_probe.py``) the 1/8 grid's held-out mean NDCG@20 over
-#: k >= 1 is 0.5222 against 0.5193, and a mix or kappa chosen per k loses (0.5179)
-MIX_GRID = tuple(i / 8 for i in range(9))
+#: parts every triple of these shares that sums to 1
+MIX_GRID = (0.0, 0.25, 0.5, 0.75, 1.0)
 ENCODER_MODES = ("auto", "on", "off")
 
 
