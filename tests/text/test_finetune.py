@@ -127,7 +127,7 @@ N_USERS, N_ITEMS, N_GROUPS = 50, 36, 3
 GENRES = ["space opera with starships", "romantic comedy in paris", "haunted house horror"]
 
 
-def _hybrid_with_tower(mode: str = "top-layers"):
+def _hybrid_with_tower(mode: str = "top-layers", **extra):
     from kgrec.models import HybridConfig, HybridRecommender
     from kgrec.models.hybrid import HybridInputs
     from kgrec.testing import synthetic_matrix
@@ -146,6 +146,7 @@ def _hybrid_with_tower(mode: str = "top-layers"):
         text_finetune=mode,
         text_finetune_epochs=2,
         text_finetune_lr=1e-3,
+        **extra,
     )
     opts = TrainingOptions(epochs=3, batch_size=16, lr=1e-2, patience=0, seed=7)
     model = HybridRecommender(
@@ -168,6 +169,15 @@ def test_hybrid_tower_trains_and_embeds_cold_items():
     # a cold item inside the model is exactly what embed_items gives for its text
     v = model.embed_items(text=model.tower_text_[[0, 1]])
     np.testing.assert_allclose(v, model.item_vecs_[[0, 1]], atol=1e-5)
+
+
+def test_tower_with_a_second_new_user_network():
+    """new_user_dropout > 0 beside a text tower: the second network (item vectors for new users'
+    fold-in) is trained without a tower of its own, on the frozen item text."""
+    model = _hybrid_with_tower(new_users=True, new_user_dropout=0.25)
+    assert model.uses_tower() and model.nu_train_ is not None
+    assert model.nu_item_vecs_ is not None and model.nu_item_vecs_.shape == model.item_vecs_.shape
+    assert np.isfinite(model.nu_item_vecs_).all()
 
 
 def test_saved_hybrid_reloads_in_new_process_same_vector(tmp_path):

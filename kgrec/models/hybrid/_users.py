@@ -58,7 +58,9 @@ class NewUserMixin:
     def _fit_new_user_network(self, train: sp.csr_matrix, validate: Any | None) -> None:
         """Train the second network for new users (``config.new_user_dropout`` > 0): the same
         configuration and training options, user-ID dropout at that rate, no EASE blend, no
-        new-user path of its own; early-stopped on ``validate`` like the warm model."""
+        new-user path of its own and no text tower (only its item vectors are used, for new
+        users' fold-in; the tower embeds cold items after training and is the warm model's);
+        early-stopped on ``validate`` like the warm model."""
         self.nu_item_vecs_, self.nu_train_ = None, None
         rate = float(getattr(self.config, "new_user_dropout", 0.0))
         if rate <= 0:
@@ -69,6 +71,7 @@ class NewUserMixin:
             new_user_dropout=0.0,
             new_users=False,
             cf_blend="none",
+            text_finetune="none",
         )
         twin = type(self)(cfg, options=self.options, inputs=getattr(self, "inputs", None))
         twin.shared_fits = getattr(self, "shared_fits", None)
