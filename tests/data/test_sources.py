@@ -80,3 +80,22 @@ def test_amazon_book_kgat_counts():
     f = ds.interactions.frame
     assert f["split"].value_counts().to_dict() == {"train": 652_514, "test": 193_920}
     assert (f["user"].nunique(), f["item"].nunique()) == (70_679, 24_915)
+
+
+@pytest.mark.parametrize(
+    ("module", "name"),
+    [("amazon", "amazon-instruments"), ("kgat", "KGAT/KGIN"), ("lastfm", "lastfm-hetrec")],
+)
+def test_local_sources_need_a_directory(module, name, tmp_path):
+    """A local dataset without a path says which dataset and which files; a file in place of
+    the directory is named as such."""
+    import importlib
+
+    load = importlib.import_module(f"kgrec.data.sources.{module}").load
+    with pytest.raises(DataError, match=f"{name}.* is read from a local directory"):
+        load(None)
+    not_dir = tmp_path / "train.txt"
+    not_dir.write_text("0 1\n")
+    with pytest.raises(DataError, match="not a directory") as exc:
+        load(not_dir)
+    assert str(not_dir) in str(exc.value)

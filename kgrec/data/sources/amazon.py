@@ -16,6 +16,7 @@ import pandas as pd
 from kgrec.data._dataset import Dataset
 from kgrec.data._io import read_delimited
 from kgrec.data._tables import Interactions
+from kgrec.data.sources._local import local_dir
 from kgrec.errors import DataError
 
 SPLITS = ("train", "val", "test")
@@ -47,12 +48,9 @@ def _read_reviews(root: Path) -> dict[tuple[str, str], str]:
 
 def load(path: str | Path | None) -> Dataset:
     """Load ratings from the three split files and attach each rating's review text."""
-    if path is None:
-        raise DataError(
-            "amazon-instruments is read from a local directory: pass its path "
-            "(the folder with train.csv, val.csv, test.csv, item_reviews/)"
-        )
-    root = Path(path)
+    root = local_dir(
+        path, dataset="amazon-instruments", holding="train.csv, val.csv, test.csv, item_reviews/"
+    )
     parts = []
     for split in SPLITS:
         raw = read_delimited(root / f"{split}.csv")

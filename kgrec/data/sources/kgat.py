@@ -16,6 +16,7 @@ import pandas as pd
 
 from kgrec.data._dataset import Dataset
 from kgrec.data._tables import Interactions
+from kgrec.data.sources._local import local_dir
 from kgrec.errors import DataError
 
 #: file stem -> part name, in the order they are read
@@ -109,14 +110,7 @@ def interactions_from_parts(files: dict[str, Path]) -> Interactions:
 
 def load(path: str | Path | None) -> Dataset:
     """Read ``train.txt``, ``test.txt`` (and ``valid.txt`` when present) from ``path``."""
-    if path is None:
-        raise DataError(
-            "the KGAT/KGIN format is read from a local directory: pass its path (the folder "
-            "with train.txt and test.txt)"
-        )
-    root = Path(path)
-    if not root.is_dir():
-        raise DataError("not a directory", path=root)
+    root = local_dir(path, dataset="the KGAT/KGIN format", holding="train.txt and test.txt")
     files = kgat_files(root)
     if not files:
         raise DataError("no train.txt (KGAT/KGIN format: 'user item item ...' lines)", path=root)

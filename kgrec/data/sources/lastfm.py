@@ -16,6 +16,7 @@ from kgrec.data._columns import _ids, _numbers
 from kgrec.data._dataset import Dataset
 from kgrec.data._io import read_delimited
 from kgrec.data._tables import AttributeTable, Interactions, Links, Triples
+from kgrec.data.sources._local import local_dir
 from kgrec.errors import DataError
 
 FILES = (
@@ -35,12 +36,7 @@ def _tsv(root: Path, name: str, **kw):
 
 def load(path: str | Path | None) -> Dataset:
     """Load the dataset from ``path``, the directory holding the files listed in ``FILES``."""
-    if path is None:
-        raise DataError(
-            "lastfm-hetrec is read from a local directory: pass its path "
-            "(the folder with user_artists.dat, kg.txt, ...)"
-        )
-    root = Path(path)
+    root = local_dir(path, dataset="lastfm-hetrec", holding="user_artists.dat, kg.txt, ...")
     missing = [f for f in FILES if not (root / f).is_file()]
     if missing:
         raise DataError(f"missing file(s) {missing}", path=root)
