@@ -26,8 +26,11 @@ for any choice.
 Usage (writes ``--out``, default ``bench/results/user_text.json``)::
 
     OMP_WAIT_POLICY=PASSIVE nice -n 5 python bench/user_text.py --seeds 3
-    OMP_WAIT_POLICY=PASSIVE nice -n 5 python bench/user_text.py --seeds 1 \\
-        --text-finetune top-layers --out bench/results/user_text_tower.json
+    OMP_WAIT_POLICY=PASSIVE nice -n 5 python bench/user_text.py --seeds 1 --threads 1 \\
+        --text-finetune top-layers --pair-frozen --out bench/results/user_text_tower.json
+
+``--pair-frozen`` fits the frozen path beside the tower on the same split and seed (rows
+labelled ``[frozen]``), so the table pairs tower and frozen per test user.
 """
 
 from __future__ import annotations
@@ -52,6 +55,8 @@ REPO = HERE.parent
 DATA = (REPO / ".." / "shared" / "data" / "amazon-instruments-reviews").resolve()
 KS = (0, 1, 2, 4)  # k = 0 (no words, no ids) fits the new-user path's prior
 BASELINES = ("pop", "mf", "ease", "textknn")
+#: label suffix of the frozen-path rows fitted beside a tower run (``--pair-frozen``)
+FROZEN = "[frozen]"
 
 
 def _user_texts(split: Any, task: Any, reviews: dict[tuple[str, str], str]) -> dict[int, list[str]]:
@@ -95,16 +100,75 @@ def _rows(
         frames.append(r)
 
 
+def _hybrid_rows(
+    ctx: Any,
+    split: Any,
+    train: Any,
+    validate: Any,
+    tests: list,
+    valids: list,
+    reviews: dict[tuple[str, str], str],
+    seed: int,
+    mode: str,
+    suffix: str,
+    mean_ndcg: Any,
+    metrics: list,
+    frames: list[pd.DataFrame],
+) -> dict[str, Any]:
+    """Fit the hybrid with ``text_finetune=mode`` and add its rows (labels + ``suffix``):
+    ids only, + the users' words, words without ids; returns its fit time and chosen weights."""
+    from kgrec.models import HybridConfig, HybridRecommender
+    from kgrec.models.hybrid._new_user_model import NewUserConfig, ValidTask
+    from kgrec.models.hybrid._user_text import fit_text_blend
+    from kgrec.text import CachedEncoder, TransformerEncoder
+
+    t0 = time.perf_counter()
+    opts = HybridRecommender.default_options.replace(seed=seed)
+    model = HybridRecommender.from_context(
+        ctx, options=opts, config=HybridConfig(text_finetune=mode)
+    )
+    model.fit(train, validate=validate)
+    fit_s = time.perf_counter() - t0
+    model.fit_new_users(
+        [
+            ValidTask(int(t.name.split("@")[1]), t.users, t.history[t.users], t.targets[t.users])
+            for t in valids
+        ],
+        NewUserConfig(),
+    )
+    tower = model.text_encoder()
+    enc = tower or CachedEncoder(TransformerEncoder())
+    _rows("hybrid" + suffix, model.score, tests, seed, metrics, frames)
+
+    def empty(users: np.ndarray, history: Any, model: Any = model) -> torch.Tensor:
+        return model.score(users, sp.csr_matrix(history.shape, dtype=np.float32))
+
+    info: dict[str, Any] = {
+        "hybrid_fit_s": fit_s,
+        "epochs": model.result_.epochs_run,
+        "text_finetune": mode,
+        "user_text_encoder": "tower" if tower is not None else "frozen",
+    }
+    if tower is not None:
+        info["tower"] = {k: v for k, v in (model.tower_result_ or {}).items() if k != "history"}
+    # k >= 1: the words are their k reviews (k = 0: no words; those rows equal hybrid / pop)
+    valid_text = [(t, *_text_rows(model, _user_texts(split, t, reviews), enc)) for t in valids[1:]]
+    test_text = [(t, *_text_rows(model, _user_texts(split, t, reviews), enc)) for t in tests[1:]]
+    for label, score in (("hybrid+text", model.score), ("hybrid-text-only", empty)):
+        # one weight over every k, chosen on the held-out validation users
+        blend = fit_text_blend(score, valid_text, mean_ndcg)
+        info[label] = {"weight": blend.weight, "valid_curve": blend.curve}
+        for t, tx, rows in test_text:
+            _rows(label + suffix, blend.score_fn(score, tx, rows), [t], seed, metrics, frames)
+    return {suffix: info} if suffix else info
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from kgrec.data import make_split
     from kgrec.eval import evaluate, parse_metric
     from kgrec.eval._protocol import build_protocol, cold_users_tasks
     from kgrec.experiment import CompareOptions, ModelContext, make_model, validator
     from kgrec.graph import load_spec
-    from kgrec.models import HybridConfig, HybridRecommender
-    from kgrec.models.hybrid._new_user_model import NewUserConfig, ValidTask
-    from kgrec.models.hybrid._user_text import fit_text_blend
-    from kgrec.text import CachedEncoder, TransformerEncoder
 
     torch.set_num_threads(args.threads)
     spec = load_spec(REPO / "graphs" / "amazon-instruments.toml", data_path=Path(args.data))
@@ -135,42 +199,28 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             m = make_model(name, seed, CompareOptions(models=(name,)), context=ctx)
             m.fit(train, validate=validate)
             _rows(name, m.score, tests, seed, [ndcg, recall], frames)
-        t0 = time.perf_counter()
-        opts = HybridRecommender.default_options.replace(seed=seed)
-        model = HybridRecommender.from_context(
-            ctx, options=opts, config=HybridConfig(text_finetune=args.text_finetune)
-        )
-        model.fit(train, validate=validate)
-        fit_s = time.perf_counter() - t0
-        model.fit_new_users(
-            [
-                ValidTask(
-                    int(t.name.split("@")[1]), t.users, t.history[t.users], t.targets[t.users]
+        variants = [("", args.text_finetune)]
+        if args.pair_frozen and args.text_finetune != "none":
+            variants.append((FROZEN, "none"))  # same split and seed: rows pair up per user
+        seed_info: dict[str, Any] = {}
+        for suffix, mode in variants:
+            seed_info.update(
+                _hybrid_rows(
+                    ctx,
+                    split,
+                    train,
+                    validate,
+                    tests,
+                    valids,
+                    reviews,
+                    seed,
+                    mode,
+                    suffix,
+                    mean_ndcg,
+                    [ndcg, recall],
+                    frames,
                 )
-                for t in valids
-            ],
-            NewUserConfig(),
-        )
-        enc = model.text_encoder() or CachedEncoder(TransformerEncoder())
-        _rows("hybrid", model.score, tests, seed, [ndcg, recall], frames)
-
-        def empty(users: np.ndarray, history: Any, model: Any = model) -> torch.Tensor:
-            return model.score(users, sp.csr_matrix(history.shape, dtype=np.float32))
-
-        seed_info: dict[str, Any] = {"hybrid_fit_s": fit_s, "epochs": model.result_.epochs_run}
-        # k >= 1: the words are their k reviews (k = 0: no words; those rows equal hybrid / pop)
-        valid_text = [
-            (t, *_text_rows(model, _user_texts(split, t, reviews), enc)) for t in valids[1:]
-        ]
-        test_text = [
-            (t, *_text_rows(model, _user_texts(split, t, reviews), enc)) for t in tests[1:]
-        ]
-        for label, score in (("hybrid+text", model.score), ("hybrid-text-only", empty)):
-            # one weight over every k, chosen on the held-out validation users
-            blend = fit_text_blend(score, valid_text, mean_ndcg)
-            seed_info[label] = {"weight": blend.weight, "valid_curve": blend.curve}
-            for t, tx, rows in test_text:
-                _rows(label, blend.score_fn(score, tx, rows), [t], seed, [ndcg, recall], frames)
+            )
         info[str(seed)] = seed_info
         print(f"seed {seed}: {json.dumps(seed_info)}", flush=True)
     df = pd.concat(frames, ignore_index=True)
@@ -187,12 +237,16 @@ def _summary(df: pd.DataFrame) -> dict[str, Any]:
         for m in wide.columns:
             ci = bootstrap_ci(wide[m].to_numpy())
             rows[m] = {"NDCG@20": round(ci.mean, 4), "ci": [round(ci.low, 4), round(ci.high, 4)]}
-        for a, b in (
+        pairs = [
             ("hybrid+text", "hybrid"),
             ("hybrid+text", "mf"),
             ("hybrid-text-only", "pop"),
             ("hybrid", "pop"),
-        ):
+            (f"hybrid+text{FROZEN}", f"hybrid{FROZEN}"),
+        ]
+        # the tower run against the frozen path, same seed and users
+        pairs += [(m, m + FROZEN) for m in ("hybrid", "hybrid+text", "hybrid-text-only")]
+        for a, b in pairs:
             if a not in wide.columns or b not in wide.columns:
                 continue  # k = 0: no words
             pt = paired_test(wide[a].to_numpy(), wide[b].to_numpy())
@@ -213,6 +267,12 @@ def main() -> None:
     ap.add_argument(
         "--text-finetune", default="none", choices=("none", "lora", "top-layers", "full")
     )
+    ap.add_argument(
+        "--pair-frozen",
+        action="store_true",
+        help="with --text-finetune other than none: also fit the frozen path (text_finetune "
+        f"none) on the same splits, rows labelled '{FROZEN}', paired with the tower's",
+    )
     ap.add_argument("--out", default=str(HERE / "results" / "user_text.json"))
     args = ap.parse_args()
     if not Path(args.data).is_dir():
@@ -229,6 +289,8 @@ def main() -> None:
         protocol=__doc__,
         metric="NDCG@20, mean over (seed, test user) rows, 95% bootstrap CI; paired t-test",
         text_finetune=args.text_finetune,
+        pair_frozen=bool(args.pair_frozen and args.text_finetune != "none"),
+        threads=args.threads,
         wall_s=round(time.perf_counter() - t0, 1),
         loadavg_start=load0,
         loadavg_end=os.getloadavg(),
