@@ -47,6 +47,10 @@ class TrainingOptions:
     #: training positive once per epoch; ``"user"``, as many pairs of a uniform user and one of
     #: its positives (KGAT's sampler)
     pair_sampling: str = "interaction"
+    #: BPR negatives drawn per (user, positive) pair, each excluding the user's positives; the
+    #: loss averages ``-log sigmoid(s(u, i) - s(u, j))`` over them. Used by the BPR baselines
+    #: (MF-BPR, LightGCN); the hybrid's own sampler draws one negative and ignores it
+    n_negatives: int = 1
 
     def __post_init__(self) -> None:
         checks = [
@@ -71,6 +75,7 @@ class TrainingOptions:
                 self.pair_sampling in ("interaction", "user"),
                 "must be 'interaction' or 'user'",
             ),
+            ("n_negatives", self.n_negatives >= 1, "must be >= 1"),
             (
                 "scaled_steps_per_epoch",
                 self.scaled_steps_per_epoch is None or self.scaled_steps_per_epoch >= 1,

@@ -77,6 +77,7 @@ class EmbeddingRecommender(LearnedVectorsMixin, Recommender):
             seed=opts.seed,
             device=opts.device,
             pairs=opts.pair_sampling,
+            n_negatives=opts.n_negatives,
         )
         rank, size = init_from_env(opts.device)
         if size > 1:  # data-parallel: this rank's rows of every global batch

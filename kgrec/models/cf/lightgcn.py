@@ -96,9 +96,14 @@ class LightGCNModule(nn.Module):
         z = self.forward()
         off = self.n_users
         # index_select: its backward (index_add) is much faster on CPU than z[idx]'s index_put
-        idx = (batch.user, off + batch.pos, off + batch.neg)
+        # several negatives per row (n_negatives > 1): a (B, K) index, gathered flat
+        idx = (batch.user, off + batch.pos, off + batch.neg.reshape(-1))
         u, p, n = (z.index_select(0, i) for i in idx)
-        loss = bpr_loss((u * p).sum(-1), (u * n).sum(-1))
+        if batch.neg.dim() == 2:
+            neg = (u.unsqueeze(1) * n.view(*batch.neg.shape, -1)).sum(-1)
+        else:
+            neg = (u * n).sum(-1)
+        loss = bpr_loss((u * p).sum(-1), neg)
         if self.reg:
             w = self.embedding.weight
             loss = loss + self.reg * l2_reg(*(w.index_select(0, i) for i in idx))
