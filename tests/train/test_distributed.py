@@ -61,6 +61,9 @@ def _worker(rank: int, size: int, store: str, name: str, out: str) -> None:
     model, _ = _fit(name)
     if rank == 0:
         np.savez(out, user=model.user_vecs_, item=model.item_vecs_)
+    # Tear down together: a rank that destroyed its group while the other was still writing
+    # aborted once in gloo's teardown ("terminate called without an active exception").
+    dist.barrier()
     dist.destroy_process_group()
 
 
