@@ -24,7 +24,10 @@ with (after scaling to the data) and the model config.
 Each model runs in its own process (``--models mf`` ...) so that peak memory (``ru_maxrss``) is the
 model's own; results are merged into ``--out`` (atomic write). ``--profile-epoch`` times one MF
 epoch with dense Adam (the old default) and with sparse embeddings + SparseAdam (the new one).
-Every timing carries ``os.getloadavg()``: the machine is shared.
+Every timing carries ``os.getloadavg()``: the machine is shared. While a model trains, one line
+per epoch goes to stderr (loss, validation NDCG@20 when computed, seconds per epoch, ETA; the
+training loop's own reports through :func:`kgrec.train.epoch_reporter`); ``--quiet`` turns them
+off. They are not written to ``--out``, and they change no figure.
 
 Usage: OMP_WAIT_POLICY=PASSIVE nice -n 5 python bench/scale_amazon_book.py \\
     --data ../shared/data/amazon-book-kgat --models pop,itemknn,mf [--profile-epoch]
@@ -33,12 +36,14 @@ Usage: OMP_WAIT_POLICY=PASSIVE nice -n 5 python bench/scale_amazon_book.py \\
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
 import shlex
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -58,6 +63,27 @@ PUBLISHED = {
     "kgat": {"Recall@20": 0.1487, "NDCG@20": 0.0799},
     "kgin": {"Recall@20": 0.1687, "NDCG@20": 0.0915},
 }
+
+
+@contextlib.contextmanager
+def _epoch_lines(label: str, enabled: bool) -> Iterator[None]:
+    """One stderr line per training epoch of the fits run inside (the loop's
+    :class:`kgrec.train.EpochReport`, ``valid`` = NDCG@20 of the validation slice), prefixed
+    with the time since the block began; nothing when ``enabled`` is false."""
+    if not enabled:
+        yield
+        return
+    from kgrec.train import epoch_reporter
+
+    t0 = time.perf_counter()
+
+    def say(report: Any) -> None:
+        print(
+            f"[{time.perf_counter() - t0:7.1f}s] {report.line(label)}", file=sys.stderr, flush=True
+        )
+
+    with epoch_reporter(say):
+        yield
 
 
 def _peak_mib() -> float:
@@ -175,7 +201,8 @@ def refit_full(name: str, args: argparse.Namespace, epochs: int) -> dict[str, An
     model.options = model.options.replace(patience=0)
     load0 = os.getloadavg()
     t0, c0 = time.perf_counter(), time.process_time()
-    model.fit(split.train_matrix())
+    with _epoch_lines(f"{name} refit", not args.quiet):
+        model.fit(split.train_matrix())
     fit_s, fit_cpu = time.perf_counter() - t0, time.process_time() - c0
     res = evaluate(model.score, proto.tests[0], [Recall(20), NDCG(20)], tie_seed=0)
     result = model.result_
@@ -207,7 +234,8 @@ def _ddp_worker(rank: int, size: int, port: int, name: str, args: argparse.Names
     model.options = model.options.replace(patience=0)
     load0 = os.getloadavg()
     t0, c0 = time.perf_counter(), time.process_time()
-    model.fit(split.train_matrix())
+    with _epoch_lines(f"{name} ddp {size}p", rank == 0 and not args.quiet):
+        model.fit(split.train_matrix())
     fit_s, fit_cpu = time.perf_counter() - t0, time.process_time() - c0
     if size > 1:
         import torch.distributed as dist
@@ -273,7 +301,8 @@ def run_model(name: str, args: argparse.Namespace) -> dict[str, Any]:
         validate = validator(sample_users(proto.valid, args.valid_users, args.seed), NDCG(20))
     load0 = os.getloadavg()
     t0, c0 = time.perf_counter(), time.process_time()
-    model.fit(train, validate=validate)
+    with _epoch_lines(name, not args.quiet):
+        model.fit(train, validate=validate)
     fit_s, fit_cpu = time.perf_counter() - t0, time.process_time() - c0
     load1 = os.getloadavg()
     t1, c1 = time.perf_counter(), time.process_time()
@@ -354,6 +383,7 @@ def main() -> None:
     ap.add_argument("--refit-epochs", type=int, default=0, help="refit only, this many epochs")
     ap.add_argument("--refit-from", default="", help="the results file the epoch count is from")
     ap.add_argument("--model-config", default="", help="model config overrides KEY=VALUE,...")
+    ap.add_argument("--quiet", action="store_true", help="no per-epoch progress lines on stderr")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     out = json.loads(args.out.read_text()) if args.out.is_file() else {"models": {}}
