@@ -136,12 +136,15 @@ def train_loop(
     validate: Callable[[], float] | None = None,
     optimizer: torch.optim.Optimizer | None = None,
     time_left: Callable[[], float] | None = None,
+    local: bool = False,
 ) -> TrainResult:
     """Train ``model`` (an ``nn.Module`` with ``loss(batch)``) on ``sampler``'s batches.
 
     Without ``validate`` the loop runs all epochs and keeps the last weights. ``time_left``
     (seconds of a caller's budget that training may still use, checked after each epoch like
     ``max_seconds``) lets a model stop training early enough to leave time for what follows it.
+    ``local``: this process trains ``model`` alone even inside a ``torch.distributed`` group (no
+    gradient all-reduce), e.g. a small model that every rank fits the same way from the same seed.
     """
     if not callable(getattr(model, "loss", None)):
         raise KgrecError(f"{type(model).__name__} has no loss(batch) method to train")
@@ -149,6 +152,7 @@ def train_loop(
     model.to(device)
     opt = optimizer or make_optimizer(model, options.lr, options.weight_decay)
     rank, n_procs = world()  # data-parallel under torchrun: see kgrec.train._distributed
+    sync = n_procs > 1 and not local
     start_epoch, best, best_epoch, bad = 0, -math.inf, -1, 0
     best_state: dict[str, torch.Tensor] | None = None
     history: list[dict[str, float]] = []
@@ -186,7 +190,7 @@ def train_loop(
             if not torch.isfinite(loss):
                 raise KgrecError(f"training loss became {loss.item()} at epoch {epoch}")
             loss.backward()
-            if n_procs > 1:
+            if sync:
                 sync_gradients(model, getattr(sampler, "weight", 1.0 / n_procs))
             opt.step()
             total += float(loss.detach())

@@ -13,17 +13,18 @@ keep exactly the scores they had)::
 the encoder starts as the fold-in), the item biases ``b`` and the temperature ``t`` are learned
 with a full softmax over the items not shown. Items added after training (no row in ``D``/``b``)
 enter with ``D = 0``, ``b = 0``. Early stopping on validation users' mean NDCG@20 over their
-tasks (held-out users, or users carved from training; never test users).
+tasks (held-out users, or users carved from training; never test users). Training runs in the
+shared loop (:func:`kgrec.train.train_loop`, like every other model: progress reports,
+checkpoints, resume); :class:`DroppedIdSampler` makes its batches.
 
 Everything here is handed matrices and vectors; no file, graph or encoder is touched.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,7 @@ from torch import nn
 from kgrec.errors import KgrecError
 from kgrec.models._base import ModelConfig
 from kgrec.models.hybrid._new_user_tasks import dense
+from kgrec.train import TrainingOptions, TrainResult, train_loop
 
 if TYPE_CHECKING:
     from kgrec.models.hybrid._new_user_tasks import ValidTask
@@ -132,6 +134,91 @@ class UserEncoderModule(nn.Module):
         return self.log_scale.exp() * (u @ items.T) + self._pad(self.bias, items.shape[0])
 
 
+class _DroppedIdTraining(nn.Module):
+    """The encoder as the shared loop trains it: ``loss(batch)`` is the full softmax over the
+    items not shown, averaged over each user's targets, against the frozen item vectors."""
+
+    def __init__(self, encoder: UserEncoderModule, items: torch.Tensor) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.register_buffer("items", items, persistent=False)
+
+    def loss(self, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]) -> torch.Tensor:
+        shown, target, features = batch
+        logits = self.encoder(shown, features, self.items)
+        logits = logits.masked_fill(shown > 0, -torch.inf)
+        logp = torch.log_softmax(logits, 1).masked_fill(target == 0, 0.0)
+        return -((logp * target).sum(1) / target.sum(1).clamp(min=1.0)).mean()
+
+
+class DroppedIdSampler:
+    """The encoder's training batches: training users shown as new users, ``(shown, target,
+    profile rows)`` with ``k`` of a user's items shown (``k`` log-uniform in ``0..max_k``, at
+    most all but one) and the rest as targets.
+
+    Each epoch is a seeded permutation of ``users`` (the first ``max_steps_per_epoch *
+    batch_size`` of it when capped). The draws of all epochs come from one numpy and one torch
+    generator seeded once, in order; ``batches(epoch)`` asked for another epoch than the next one
+    (a resumed fit) reseeds them and replays the earlier epochs' draws, so it is a deterministic
+    function of ``epoch`` as the training loop needs."""
+
+    def __init__(
+        self,
+        train: sp.csr_matrix,
+        users: np.ndarray,
+        features: Callable[[np.ndarray], torch.Tensor | None],
+        *,
+        batch_size: int,
+        max_steps_per_epoch: int,
+        max_k: int,
+        seed: int,
+    ) -> None:
+        self.train, self.users, self.features = train, np.asarray(users), features
+        self.batch_size, self.max_steps = int(batch_size), int(max_steps_per_epoch)
+        self.log_max = math.log(int(max_k) + 1)
+        self.seed = int(seed)
+        self._next = -1  # the epoch the generators stand at (-1: not seeded yet)
+
+    def _epoch_size(self) -> int:
+        n = len(self.users)
+        return min(n, self.max_steps * self.batch_size) if self.max_steps else n
+
+    def __len__(self) -> int:
+        return -(-self._epoch_size() // self.batch_size)
+
+    def _seek(self, epoch: int) -> None:
+        if epoch == self._next:
+            return
+        self._rng = np.random.default_rng(self.seed)
+        self._gen = torch.Generator().manual_seed(self.seed)
+        n_items, n = self.train.shape[1], self._epoch_size()
+        for _ in range(epoch):  # the same draws as those epochs' batches, in the same order
+            self._rng.permutation(len(self.users))
+            for start in range(0, n, self.batch_size):
+                m = min(self.batch_size, n - start)
+                torch.rand(m, generator=self._gen)
+                torch.rand((m, n_items), generator=self._gen)
+        self._next = epoch
+
+    def batches(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, Any]]:
+        self._seek(epoch)
+        self._next = -1  # until this epoch's draws are all made
+        order = self.users[self._rng.permutation(len(self.users))][: self._epoch_size()]
+        for start in range(0, len(order), self.batch_size):
+            b = order[start : start + self.batch_size]
+            rows = dense(self.train[b])
+            deg = rows.sum(1)
+            # k log-uniform in 0..max_k, at most |items| - 1 (one target left)
+            k = (torch.rand(len(b), generator=self._gen) * self.log_max).exp().floor() - 1
+            k = torch.minimum(k.clamp(min=0), deg - 1)
+            noise = torch.rand(rows.shape, generator=self._gen)
+            rank = torch.where(rows > 0, noise, torch.full_like(noise, 2.0))
+            rank = rank.argsort(1).argsort(1)
+            shown = (rank < k[:, None]).float() * rows
+            yield shown, rows - shown, self.features(b)
+        self._next = epoch + 1
+
+
 class UserEncoder:
     """Fit and apply :class:`UserEncoderModule` against fixed item vectors."""
 
@@ -141,6 +228,8 @@ class UserEncoder:
         self.module_: UserEncoderModule | None = None
         self.curve_: list[float] = []
         self.best_epoch_ = -1
+        #: what the training loop did (epochs run, stop reason, history); None until fitted
+        self.result_: TrainResult | None = None
 
     def _features(self, features: sp.csr_matrix | None, rows: np.ndarray) -> torch.Tensor | None:
         if features is None or self.module_ is None or self.module_.attr is None:
@@ -153,9 +242,17 @@ class UserEncoder:
         features: sp.csr_matrix | None,
         items: np.ndarray,
         valid: Sequence[ValidTask],
+        *,
+        checkpoint_dir: str | None = None,
+        resume: bool = False,
     ) -> UserEncoder:
         """Train on the users of ``train`` with 2+ items (their ID dropped), early-stopped on
-        the mean NDCG@20 of the ``valid`` tasks (users not in ``train``)."""
+        the mean NDCG@20 of the ``valid`` tasks (users not in ``train``).
+
+        Training runs in the shared loop (:func:`kgrec.train.train_loop`): its per-epoch
+        progress reports (:func:`kgrec.train.epoch_reporter`), and with ``checkpoint_dir`` a
+        checkpoint after every epoch that ``resume`` continues from (same batches, same result
+        as an uninterrupted fit)."""
         from kgrec.models.hybrid._new_user_tasks import ndcg20
 
         c = self.config
@@ -165,11 +262,9 @@ class UserEncoder:
         if items.shape[0] != n_items:
             raise KgrecError(f"{items.shape[0]} item vectors for {n_items} items")
         users = np.flatnonzero(train.getnnz(axis=1) >= 2)
-        if len(users) < 2 or not valid:
+        if len(users) < 2 or not valid or not any(len(t.users) for t in valid):
             raise KgrecError("the user encoder needs 2+ training users with 2+ items and tasks")
         n_f = 0 if features is None else int(features.shape[1])
-        gen = torch.Generator().manual_seed(self.seed)
-        rng = np.random.default_rng(self.seed)
         torch.manual_seed(self.seed)
         mod = UserEncoderModule(
             n_items,
@@ -183,58 +278,44 @@ class UserEncoder:
             mod.mean_f.copy_(torch.from_numpy(np.asarray(features[users].mean(0)).ravel()))
         self.module_ = mod
         v = torch.from_numpy(np.asarray(items, np.float32))
-        opt = torch.optim.Adam(mod.parameters(), lr=c.lr, weight_decay=c.weight_decay)
-        log_max = math.log(c.max_k + 1)
+        net = _DroppedIdTraining(mod, v)
+        sampler = DroppedIdSampler(
+            train,
+            users,
+            lambda b: self._features(features, b),
+            batch_size=c.batch_size,
+            max_steps_per_epoch=c.max_steps_per_epoch,
+            max_k=c.max_k,
+            seed=self.seed,
+        )
 
-        def evaluate() -> float:
-            mod.eval()
+        def validate() -> float:
             vals = []
-            with torch.no_grad():
-                for t in valid:
-                    if not len(t.users):
-                        continue
-                    shown = dense(t.shown)
-                    s = mod(shown, self._features(features, t.users), v)
-                    vals.append(float(ndcg20(s, dense(t.targets), shown > 0).mean()))
-            mod.train()
+            for t in valid:
+                if not len(t.users):
+                    continue
+                shown = dense(t.shown)
+                s = mod(shown, self._features(features, t.users), v)
+                vals.append(float(ndcg20(s, dense(t.targets), shown > 0).mean()))
             return float(np.mean(vals))
 
-        best, best_state, bad = -1.0, copy.deepcopy(mod.state_dict()), 0
-        self.curve_ = []
-        for epoch in range(c.epochs):
-            order = users[rng.permutation(len(users))]
-            if c.max_steps_per_epoch:
-                order = order[: c.max_steps_per_epoch * c.batch_size]
-            for start in range(0, len(order), c.batch_size):
-                b = order[start : start + c.batch_size]
-                rows = dense(train[b])
-                deg = rows.sum(1)
-                # k log-uniform in 0..max_k, at most |items| - 1 (one target left)
-                k = (torch.rand(len(b), generator=gen) * log_max).exp().floor() - 1
-                k = torch.minimum(k.clamp(min=0), deg - 1)
-                noise = torch.rand(rows.shape, generator=gen)
-                rank = torch.where(rows > 0, noise, torch.full_like(noise, 2.0))
-                rank = rank.argsort(1).argsort(1)
-                shown = (rank < k[:, None]).float() * rows
-                target = rows - shown
-                logits = mod(shown, self._features(features, b), v)
-                logits = logits.masked_fill(shown > 0, -torch.inf)
-                logp = torch.log_softmax(logits, 1).masked_fill(target == 0, 0.0)
-                loss = -((logp * target).sum(1) / target.sum(1).clamp(min=1.0)).mean()
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-            val = evaluate()
-            self.curve_.append(round(val, 5))
-            if val > best + 1e-5:
-                best, best_state, bad = val, copy.deepcopy(mod.state_dict()), 0
-                self.best_epoch_ = epoch
-            else:
-                bad += 1
-                if bad >= c.patience:
-                    break
-        mod.load_state_dict(best_state)
-        mod.eval()
+        options = TrainingOptions(
+            epochs=c.epochs,
+            batch_size=c.batch_size,
+            lr=c.lr,
+            weight_decay=c.weight_decay,
+            patience=c.patience,
+            min_delta=1e-5,  # a new best must beat the last one by more than this
+            seed=self.seed,
+            checkpoint_dir=checkpoint_dir,
+            resume=resume,
+        )
+        # every rank of a torch.distributed group fits the same encoder from the same seed: no
+        # gradient all-reduce
+        result = train_loop(net, sampler, options, validate=validate, local=True)
+        self.result_ = result
+        self.curve_ = [round(float(r["valid"]), 5) for r in result.history if "valid" in r]
+        self.best_epoch_ = int(result.best_epoch)
         log.info(
             "user encoder: best epoch %d of %d, validation NDCG@20 %s",
             self.best_epoch_ + 1,
