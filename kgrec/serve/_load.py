@@ -108,6 +108,13 @@ class HybridAdapter(VectorTableMixin):
                 path=path,
             )
         model = Recommender.load(model_dir)
+        if not hasattr(model, "embed_items"):
+            raise DataError(
+                f"holds a trained {getattr(model, 'name', type(model).__name__)!r} model, which "
+                "cannot embed new items or users; give --model content or the run directory of "
+                "`kgrec train SPEC --model hybrid --out DIR`",
+                path=path,
+            )
         split = Split.load(split_path)
         digest = hashlib.sha256((model_dir / "arrays.npz").read_bytes()).hexdigest()[:16]
         return cls(model, split.users, split.items, spec, fingerprint=f"hybrid:{digest}", **kw)
@@ -139,6 +146,30 @@ class HybridAdapter(VectorTableMixin):
     def similar_vectors(self) -> np.ndarray:
         """Item vectors of the similarity space (the content model's: text + KG)."""
         return self._similar
+
+    def check_profile(
+        self, attributes: dict[str, Any] | None, *, strict: bool = True
+    ) -> dict[str, list[str]]:
+        """A new user's profile ``attributes`` as the new-user path reads them (see
+        :class:`~kgrec.serve._users.ProfileMatcher`): an unknown name or value, or a profile
+        given to a model without a profile prior, is a :class:`DataError`."""
+        from kgrec.serve._users import ProfileMatcher
+
+        if not attributes:
+            return {}
+        m = self.model
+        if getattr(m, "new_users_", None) is None or m.profile_entities_ is None:
+            problem = DataError(
+                "profile attributes need a model with a profile prior; this hybrid has none "
+                "(its graph has no user attributes, or its new-user path was not fitted)"
+            )
+            if strict:
+                raise problem
+            log.warning("%s: attributes left out", problem)
+            return {}
+        if getattr(self, "profile_", None) is None:
+            self.profile_ = ProfileMatcher(m.profile_entities_, self.spec)
+        return self.profile_.match(attributes, strict=strict)
 
     def score_user(
         self,
@@ -202,7 +233,9 @@ def score_user(
     if row is not None:
         s = m.score(np.array([row]), hist).numpy()[0]
     elif getattr(m, "new_users_", None) is not None:
-        s = m.score_new_users(hist, attributes=[attributes or {}]).numpy()[0]
+        # checked where they came in (strict); lenient here for records journaled before that
+        profile = adapter.check_profile(attributes, strict=False)
+        s = m.score_new_users(hist, attributes=[profile]).numpy()[0]
     elif cols:
         s = adapter._items @ normalize_rows(adapter._items[cols].mean(0))
     else:

@@ -201,6 +201,7 @@ class Retriever:
             raise DataError(f"history has {len(history)} items; at most {MAX_HISTORY}")
         if text is not None and len(text) > MAX_TEXT_CHARS:
             raise DataError(f"text is longer than {MAX_TEXT_CHARS} characters")
+        attributes = self._check_profile(attributes)
         if hasattr(self.model, "score_user"):
             from kgrec.serve._users import live_user, recommend_live
 
@@ -340,12 +341,28 @@ class Retriever:
         for i in ids:
             if i not in items_index:
                 raise UnknownIdError("item", i, hint="not in the model's items or added items")
+        self._check_profile(attributes)  # before the journal: a bad record is never kept
         rec = EventRecord(user, tuple(ids), rating, dict(attributes or {}), text)
         with self._lock:
             if self.journal is not None:
                 rec = self.journal.append([rec])[0]  # type: ignore[assignment]
             self._events.setdefault(user, []).append(rec)
         return rec
+
+    def _check_profile(self, attributes: dict[str, Any] | None) -> dict[str, Any] | None:
+        """Profile ``attributes`` of a new user checked by the model (unknown names and values
+        are errors naming them); a model without a new-user path takes none."""
+        if not attributes:
+            return attributes
+        if not hasattr(self.model, "score_user"):
+            raise DataError(
+                f"profile attributes need a model with a new-user path (a trained hybrid); "
+                f"{self.model.name!r} has none"
+            )
+        check = getattr(self.model, "check_profile", None)
+        if check is not None:
+            check(attributes)
+        return attributes
 
     def user_events(self, user: str) -> list[EventRecord]:
         """Events recorded for ``user`` since the model was trained, oldest first."""

@@ -4,8 +4,10 @@
 each user's known items) to ``model_state.npz`` (no pickle) in the retriever directory;
 :class:`SavedModel` reads it back as a :class:`~kgrec.serve.ColdStartModel` and loads the full
 model (dataset, graph, text encoder) only when a NEW item or a user's free text has to be
-embedded. ``source_key`` (spec digest + model identity) decides whether a saved state is still
-the one ``load_retriever`` would build.
+embedded, or a user scored by the model's own new-user path (a trained hybrid's
+``score_user``: a new user's history, profile or text, a known user's live events), so that a
+saved retriever answers exactly as the model it was saved from. ``source_key`` (spec digest +
+model identity) decides whether a saved state is still the one ``load_retriever`` would build.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -55,6 +58,8 @@ def save_model_state(model: Any, path: Path) -> None:
         "name": model.name,
         "fingerprint": model.fingerprint,
         "source_key": getattr(model, "source_key", None),
+        # the model scores users itself (a hybrid's new-user path): the saved one must too
+        "scores_users": hasattr(model, "score_user"),
     }
     with (path / STATE).open("wb") as f:
         np.savez(
@@ -101,16 +106,38 @@ class SavedModel(VectorTableMixin):
         self._urow = {u: r for r, u in enumerate(self._user_ids)}
         self._loader = loader
         self._full: Any | None = None
+        self._lock = threading.Lock()
+        # states saved before the flag existed: only the hybrid scores users itself
+        if meta.get("scores_users", self.name == "hybrid"):
+            # instance attributes, so that ``hasattr(model, "score_user")`` tells the truth
+            self.score_user = self._score_user
+            self.check_profile = self._check_profile
 
     def _known_rows(self, user_row: int) -> Sequence[int]:
         return self._indices[self._indptr[user_row] : self._indptr[user_row + 1]]
 
     def full_model(self) -> Any:
         """The model itself (dataset, graph and encoder loaded now, once)."""
-        if self._full is None:
-            log.info("loading the full %s model to embed new items or text", self.name)
-            self._full = self._loader()
+        with self._lock:  # a server's warm-up thread and a first request may both ask
+            if self._full is None:
+                log.info("loading the full %s model to embed new items or text", self.name)
+                self._full = self._loader()
         return self._full
+
+    def _score_user(
+        self,
+        user_id: str,
+        items: Sequence[str] = (),
+        *,
+        attributes: dict[str, Any] | None = None,
+        text: str | None = None,
+    ) -> np.ndarray:
+        """The full model's :meth:`score_user` (its items are this state's, in order)."""
+        return self.full_model().score_user(user_id, items, attributes=attributes, text=text)
+
+    def _check_profile(self, attributes: dict[str, Any] | None) -> dict[str, list[str]]:
+        check = getattr(self.full_model(), "check_profile", None)
+        return dict(attributes or {}) if check is None else check(attributes)
 
     def embed_items(self, rows: Sequence[NewItem]) -> EmbeddedItems:
         return self.full_model().embed_items(rows)

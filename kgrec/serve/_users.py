@@ -117,3 +117,86 @@ def recommend_live(
     return RecommendResult(
         user or None, retriever._hits(res, items=True), len(known) if exclude else 0
     )
+
+
+class ProfileMatcher:
+    """A new user's profile ``attributes`` matched to the values the model's profile prior knows
+    (``entities``: ``"type:value"`` strings, e.g. ``"age_band:25-34"``). A name is an entity type
+    (``age_band``), a user-side relation of the spec (``in_age_band``) or its column (``age``,
+    bucketed as the spec buckets it: ``age=30`` -> ``age_band:25-34``). An unknown name or value
+    is a :class:`~kgrec.errors.DataError` naming it and the accepted ones: never ignored, which
+    would silently answer with a different user's prior."""
+
+    def __init__(self, entities: Sequence[str], spec: Any = None) -> None:
+        self._values: dict[str, set[str]] = {}
+        for e in entities:
+            t, _, v = str(e).partition(":")
+            self._values.setdefault(t, set()).add(v)
+        self._names: dict[str, tuple[str, Any]] = {t: (t, None) for t in self._values}
+        for r in getattr(spec, "relations", ()):
+            if r.on == "user" and r.node_type in self._values:
+                self._names.setdefault(r.relation, (r.node_type, None))
+                self._names.setdefault(r.column, (r.node_type, r))
+
+    @property
+    def accepted(self) -> list[str]:
+        return sorted(self._names)
+
+    def match(
+        self, attributes: Mapping[str, Any] | None, *, strict: bool = True
+    ) -> dict[str, list[str]]:
+        """``{entity type: [values]}`` of ``attributes``; unknown names or values raise (with
+        ``strict=False``: are logged and left out, for records journaled before this check)."""
+        out: dict[str, list[str]] = {}
+        for name, values in _attrs(attributes).items():
+            if name not in self._names:
+                problem = DataError(
+                    f"unknown profile attribute {name!r}; this model's profile knows "
+                    f"{self.accepted}"
+                )
+                if strict:
+                    raise problem
+                log.warning("%s: left out", problem)
+                continue
+            node_type, rule = self._names[name]
+            vals = list(values)
+            if rule is not None and rule.delimiter:
+                vals = [p.strip() for v in vals for p in v.split(rule.delimiter) if p.strip()]
+            for v in vals:
+                key = v
+                if rule is not None and v in rule.missing:
+                    continue
+                if (
+                    rule is not None
+                    and rule.bucket is not None
+                    and v not in self._values[node_type]
+                ):
+                    key = _bucket(v, rule.bucket)
+                if key not in self._values[node_type]:
+                    known = sorted(self._values[node_type])
+                    more = f" ... ({len(known)} in all)" if len(known) > 25 else ""
+                    problem = DataError(
+                        f"profile attribute {name}={v!r}: not a value the model knows; "
+                        f"{node_type} is one of {known[:25]}{more}"
+                    )
+                    if strict:
+                        raise problem
+                    log.warning("%s: left out", problem)
+                    continue
+                if key not in out.setdefault(node_type, []):
+                    out[node_type].append(key)
+        return out
+
+
+def _bucket(value: str, bucket: Any) -> str | None:
+    import numpy as np
+
+    from kgrec.graph import bucket_labels
+
+    try:
+        x = float(value)
+    except ValueError:
+        return None
+    if not np.isfinite(x):
+        return None
+    return str(bucket_labels(np.array([x]), bucket)[0])
