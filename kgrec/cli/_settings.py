@@ -178,6 +178,18 @@ class ModelSettings:
                     key=origin,
                 )
 
+    def validate(self, classes: Mapping[str, tuple[type, type | None]]) -> None:
+        """Every value typed and checked by its config (``dim=-3``, ``epochs=abc``) for each of
+        the selected models, on the default config: errors before any data is read."""
+        from kgrec.models import MODELS
+
+        for name, (cc, oc) in classes.items():
+            cfg, train = self.resolve(name, cc, oc)
+            if cfg:
+                cc.from_dict({**cc().to_dict(), **cfg})
+            if train:
+                MODELS[name].default_options.replace(**train)
+
 
 def _known(cc: type, oc: type | None, scope: str | None) -> list[str]:
     out = list(_fields(cc)) if scope in (None, "model") else []

@@ -132,7 +132,9 @@ def load_settings(names, sets, config_file):
     from kgrec.cli._settings import ModelSettings, model_classes
 
     settings = ModelSettings.parse(sets, config_file, models=MODEL_HELP)
-    settings.check(model_classes(names))
+    classes = model_classes(names)
+    settings.check(classes)
+    settings.validate(classes)  # bad values too, before any data is read or file written
     return settings
 
 
@@ -266,6 +268,9 @@ def compare(
     unknown = [n for n in names if n not in MODEL_HELP]
     if unknown:
         raise SpecError(f"unknown model(s) {unknown}; choose from {list(MODEL_HELP)}", key="models")
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise SpecError(f"model(s) {twice} named more than once", key="models")
     if help_config:
         from kgrec.cli._settings import help_config as describe
 
@@ -274,6 +279,15 @@ def compare(
     if spec_or_dataset is None:
         raise click.UsageError("Missing argument 'SPEC_OR_DATASET'.")
     settings = load_settings(names, sets, config_file)
+    from kgrec._atomic import refuse_broad_dir
+
+    # the report directory is checked before the run, not after minutes of fitting
+    name = Path(spec_or_dataset).stem if spec_or_dataset.endswith(".toml") else spec_or_dataset
+    out = refuse_broad_dir(
+        Path(out_dir) if out_dir else Path("out") / f"compare-{Path(name).name}-{protocol}"
+    )
+    if out.exists() and not out.is_dir():
+        raise SpecError(f"--out {str(out)!r} exists and is not a directory", key="out")
     options = CompareOptions(
         models=names,
         protocol=protocol,
@@ -312,12 +326,6 @@ def compare(
             say(f"data: {note}")
     comp = _run_with_epoch_lines(
         partial(run_compare, data=data), pos, options, say, context, settings
-    )
-    name = Path(spec_or_dataset).stem if spec_or_dataset.endswith(".toml") else spec_or_dataset
-    from kgrec._atomic import refuse_broad_dir
-
-    out = refuse_broad_dir(
-        Path(out_dir) if out_dir else Path("out") / f"compare-{Path(name).name}-{protocol}"
     )
     command = (
         "kgrec compare " + " ".join(shlex.quote(a) for a in sys.argv[2:])

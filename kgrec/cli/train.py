@@ -32,7 +32,7 @@ from kgrec.errors import SpecError
 )
 @click.option(
     "--nproc",
-    type=int,
+    type=click.IntRange(min=1),
     default=1,
     show_default=True,
     help="Data-parallel training in N processes (torch.distributed: gloo on CPU, nccl on GPU), "
@@ -100,10 +100,14 @@ def train(
         return
     if out_dir is None:
         raise click.UsageError("Missing option '--out'.")
+    from kgrec.cli.compare import load_settings
+
+    # settings are checked before the data is read and the split written into --out
+    settings = load_settings((model_name,), sets, config_file)
     from kgrec._atomic import refuse_broad_dir
     from kgrec.cli import elapsed
     from kgrec.cli._settings import settings_factory
-    from kgrec.cli.compare import load_settings, load_target_spec
+    from kgrec.cli.compare import load_target_spec
     from kgrec.data import Split, make_split, positives
     from kgrec.eval import build_protocol, parse_metric
     from kgrec.experiment import (
@@ -144,7 +148,6 @@ def train(
         split.save(split_path)
     proto = build_protocol(split)
     context = ModelContext(dataset=ds, positives=pos, spec=spec).for_split(split)
-    settings = load_settings((model_name,), sets, config_file)
     model = settings_factory(settings)(model_name, seed, options, context=context)
     if isinstance(getattr(model, "options", None), TrainingOptions):
         model.options = model.options.replace(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -69,6 +70,13 @@ class CompareOptions:
             )
         if self.valid_users is not None and self.valid_users < 1:
             raise SpecError(f"valid_users must be >= 1, got {self.valid_users}", key="valid_users")
+        if self.max_seconds is not None and not (
+            math.isfinite(self.max_seconds) and self.max_seconds > 0
+        ):
+            raise SpecError(
+                f"max_seconds must be a positive number of seconds, got {self.max_seconds}",
+                key="max_seconds",
+            )
         if self.epochs is not None and self.epochs < 1:
             raise SpecError(f"epochs must be >= 1, got {self.epochs}", key="epochs")
         if self.text_finetune not in ("none", "lora", "top-layers", "full"):

@@ -136,3 +136,23 @@ def test_epoch_report_eta_accounts_for_early_stopping():
         elapsed_s=1, options=opts, validating=False,
     )  # fmt: skip
     assert len(got) == 1
+
+
+def test_out_and_models_are_checked_before_the_run(tmp_path, monkeypatch, capsys):
+    """`kgrec compare --out .` fitted every model and refused the directory only when writing
+    the report; `--models pop,pop` fitted pop twice."""
+    import kgrec.cli.compare as compare_cli
+
+    def no_data(*a, **k):
+        raise AssertionError("the data were read before the command line was checked")
+
+    monkeypatch.setattr(compare_cli, "load_target_spec", no_data)
+    data = _write_atomic(tmp_path / "tiny")
+    monkeypatch.chdir(tmp_path)
+    args = ["compare", str(data), "--no-progress"]
+    assert main([*args, "--models", "pop", "--out", "."]) == 2
+    assert "is the current directory" in capsys.readouterr().err
+    assert main([*args, "--models", "pop,pop"]) == 2
+    assert "['pop'] named more than once" in capsys.readouterr().err
+    assert main([*args, "--models", "pop", "--max-seconds", "0"]) == 2
+    assert "max_seconds" in capsys.readouterr().err
