@@ -6,11 +6,12 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 
 from kgrec.cli._options import DIR, DIR_PATH, positive_int
-from kgrec.errors import KgrecError
+from kgrec.errors import KgrecError, SpecError
 
 _cache_dir_option = click.option(
     "--cache-dir",
@@ -222,6 +223,7 @@ def encode(
     )
     mask = None
     if plan.item_reviews or plan.user_reviews:
+        _check_reviews(ds, plan)
         mask = training_mask(ds)
     parts = {
         "item": item_texts(
@@ -382,3 +384,26 @@ def cache_info(cache_dir: Path | None, as_json: bool) -> None:
         )
         for path, why in r["rejected_shards"]:
             click.echo(f"  corrupted shard deleted: {path} ({why})")
+
+
+def _check_reviews(ds: Any, plan: Any) -> None:
+    """Reviews asked for (--item-reviews / --user-reviews or the spec's [text]): the dataset
+    must hold review text and say which rows are training rows, else one message that says so
+    (the library's message asks for a ``train_mask`` a command line cannot pass)."""
+    flag = "--item-reviews" if plan.item_reviews else "--user-reviews"
+    key = "text.item_reviews" if plan.item_reviews else "text.user_reviews"
+    f = ds.interactions.frame
+    if "review" not in f.columns:
+        raise SpecError(
+            f"dataset {ds.name!r} has no review text (interaction columns: "
+            f"{list(f.columns)}); drop {flag} (or {key} in the spec)",
+            key=key,
+        )
+    if "split" not in f.columns:
+        raise SpecError(
+            f"dataset {ds.name!r} comes without a training split, and `kgrec text encode` only "
+            "reads reviews of a dataset's own training rows (a 'split' column, e.g. "
+            f"amazon-instruments); drop {flag}: `kgrec train` / `kgrec compare` embed the "
+            "training reviews of the split they make",
+            key=key,
+        )

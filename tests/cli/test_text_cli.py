@@ -203,3 +203,24 @@ def test_two_processes_encode_the_same_vectors(tiny_dir, tmp_path, model_ok):
         two = np.load(tmp_path / "o2" / f"{node}.npz", allow_pickle=False)
         assert (one["ids"] == two["ids"]).all()
         np.testing.assert_allclose(one["vectors"], two["vectors"], atol=1e-5)
+
+
+def test_reviews_asked_of_data_without_them_say_what_to_do(tmp_path, capsys):
+    """`kgrec text encode graphs/movielens-100k.toml --item-reviews` said "pass train_mask (a
+    boolean array ...)", which no command line can; and data without any review text got the
+    same message instead of "no review text"."""
+    from kgrec.cli import main
+
+    d = tmp_path / "noreview"
+    d.mkdir()
+    (d / "n.inter").write_text("user_id:token\titem_id:token\trating:float\nu\ti\t5\n")
+    assert main(["text", "encode", str(d), "--item-reviews", "--cache-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "has no review text" in err and "--item-reviews" in err and "train_mask" not in err
+    d = tmp_path / "nosplit"
+    d.mkdir()
+    (d / "n.inter").write_text("user_id:token\titem_id:token\treview:token_seq\nu\ti\tfine\n")
+    assert main(["text", "encode", str(d), "--user-reviews", "--cache-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "without a training split" in err and "--user-reviews" in err
+    assert "train_mask" not in err
