@@ -107,34 +107,50 @@ class NewItem:
 def read_item_file(path: str | Path) -> list[NewItem]:
     """New items from a ``.json`` file (one object or a list) or a ``.csv`` file (columns
     ``title``, optional ``id``, ``description``; every other non-empty column is an attribute,
-    multiple values separated by ``|``)."""
+    multiple values separated by ``|``). The CSV is read by the same validated reader as the
+    catalogs (:func:`kgrec.data.read_delimited`: a ragged row, a duplicate header column or an
+    undecodable byte is an error naming the line; a UTF-8 byte-order mark is skipped); a file
+    without an item, or a CSV without a ``title`` column, is an error too."""
     path = Path(path)
     if path.suffix.lower() == ".csv":
-        import csv
+        from kgrec.data import read_delimited
 
+        raw = read_delimited(path)
+        raw.require(["title"], what="new items")
         out = []
-        with path.open(newline="", encoding="utf-8") as f:
-            for lineno, rec in enumerate(csv.DictReader(f), start=2):
-                attrs = {
-                    k: [x for x in (v or "").split("|") if x.strip()]
-                    for k, v in rec.items()
-                    if k not in ("id", "title", "description") and (v or "").strip()
-                }
-                row = {k: rec[k] for k in ("id", "title", "description") if rec.get(k)}
-                try:
-                    out.append(NewItem.from_dict({**row, "attributes": attrs}))
-                except DataError as exc:
-                    raise DataError(exc.message, path=path, line=lineno) from None
+        for r, rec in enumerate(raw.frame.to_dict("records")):
+            attrs = {
+                k: [x.strip() for x in (v or "").split("|") if x.strip()]
+                for k, v in rec.items()
+                if k not in ("id", "title", "description") and (v or "").strip()
+            }
+            row = {k: rec[k] for k in ("id", "title", "description") if rec.get(k)}
+            try:
+                out.append(NewItem.from_dict({**row, "attributes": attrs}))
+            except DataError as exc:
+                raise DataError(exc.message, path=path, line=int(raw.lines[r])) from None
+        if not out:
+            raise DataError("no new item in the file (a header row only)", path=path)
         return out
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_bytes().decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"byte 0x{exc.object[exc.start]:02x} at offset {exc.start} is not valid UTF-8 "
+            "(JSON is UTF-8)",
+            path=path,
+        ) from None
     except json.JSONDecodeError as exc:
-        raise DataError(f"invalid JSON: {exc.msg}", path=path, line=exc.lineno) from None
+        raise DataError(
+            f"invalid JSON: {exc.msg} (column {exc.colno})", path=path, line=exc.lineno
+        ) from None
     rows = data if isinstance(data, list) else [data]
+    if not rows:
+        raise DataError("no new item in the file (an empty list)", path=path)
     items = []
-    for i, row in enumerate(rows):
+    for i, row in enumerate(rows, start=1):
         try:
-            items.append(NewItem.from_dict(row, where=f"item {i}"))
+            items.append(NewItem.from_dict(row, where=f"item {i} of {len(rows)}"))
         except DataError as exc:
             raise DataError(exc.message, path=path) from None
     return items

@@ -54,3 +54,35 @@ def test_read_item_file_json_and_csv(tmp_path):
     bad.write_text('{"title": ')
     with pytest.raises(DataError, match="invalid JSON"):
         read_item_file(bad)
+
+
+@pytest.mark.parametrize(
+    "name, data, needle",
+    [
+        # each was a traceback (AttributeError, UnicodeDecodeError) or silently nothing / wrong
+        ("ragged.csv", b"title,description\nA,d,extra\n", "line 2: expected 2 fields"),
+        ("latin1.csv", b"title\nCaf\xe9\n", "line 2, column 'title': byte 0xe9"),
+        ("dup.csv", b"title,title\nA,B\n", "duplicate column names in header: ['title']"),
+        ("notitle.csv", b"name\nA\n", "missing column(s) ['title'] for new items"),
+        ("header.csv", b"title,description\n", "no new item in the file"),
+        ("empty.json", b"[]", "no new item in the file"),
+        ("utf16.json", b"\xff\xfe[\x00]\x00", "byte 0xff at offset 0 is not valid UTF-8"),
+        ("second.json", b'[{"title": "A"}, {"titl": "B"}]', "item 2 of 2: unknown key(s)"),
+    ],
+)
+def test_item_files_with_bad_rows_are_one_message(tmp_path, name, data, needle):
+    p = tmp_path / name
+    p.write_bytes(data)
+    with pytest.raises(DataError) as err:
+        read_item_file(p)
+    assert needle in str(err.value) and name in str(err.value)
+
+
+def test_item_csv_with_a_byte_order_mark_reads_its_title(tmp_path):
+    p = tmp_path / "bom.csv"
+    p.write_bytes(b"\xef\xbb\xbftitle,description\nAlpha,d\n")
+    (item,) = read_item_file(p)
+    assert item.title == "Alpha" and item.description == "d"
+    j = tmp_path / "bom.json"
+    j.write_bytes(b'\xef\xbb\xbf{"title": "Beta"}')
+    assert [i.title for i in read_item_file(j)] == ["Beta"]
