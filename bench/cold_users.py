@@ -81,6 +81,26 @@ SIDE_INFO = {
 }
 
 
+def _git_commit() -> str | None:
+    """The checkout's HEAD commit (with "+dirty" when tracked files differ), None without git."""
+    import subprocess
+
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=HERE, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=HERE,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+dirty" if dirty else "")
+
+
 def _evaluate(model: Any, tasks: list, seed: int, label: str) -> pd.DataFrame:
     from kgrec.eval import evaluate, parse_metric
 
@@ -113,6 +133,7 @@ def run(args: argparse.Namespace) -> None:
     work = PARTS / name
     work.mkdir(parents=True, exist_ok=True)
     models = args.models.split(",")
+    commit = _git_commit()  # the code the runs use (also in the assembled file)
     for i in range(args.seeds):
         seed = 2020 + i
         split = make_split(pos, "cold-user", seed=seed, reveal_k=KS)
@@ -141,7 +162,7 @@ def run(args: argparse.Namespace) -> None:
             model.fit(train, validate=validate)
             fit_s = time.perf_counter() - t0
             frames = [_evaluate(model, list(proto.tests), seed, label)]
-            info: dict[str, Any] = {"fit_s": fit_s, "loadavg_start": load0}
+            info: dict[str, Any] = {"fit_s": fit_s, "loadavg_start": load0, "commit": commit}
             if uid:  # warm rows as trained; cold rows with the new-user path chosen on the
                 # split's held-out validation users (as the "hybrid" row), fold-in and encoder
                 cold = [t for t in proto.tests if t.name.startswith("cold-user")]
