@@ -245,8 +245,12 @@ def assemble(args: argparse.Namespace) -> None:
         "users (hybrid-carved: on users carved from training); hybrid training settings fixed "
         "before the runs; no test figure was used to choose anything",
         "datasets": {},
+        "datasets_note": "each dataset's ``assembled`` says when, and from which commit, its entry "
+        "was assembled from its runs (``run_commits``: the code the runs used); a dataset without "
+        "runs here is kept from the previous results file as it was (``carried_over``)",
     }
-    for work in sorted(p for p in PARTS.iterdir() if p.is_dir()):
+    works = sorted(p for p in PARTS.iterdir() if p.is_dir()) if PARTS.is_dir() else []
+    for work in works:
         parts = sorted(work.glob("*.csv"))
         if not parts:
             continue
@@ -257,7 +261,16 @@ def assemble(args: argparse.Namespace) -> None:
             if (work / "commands.txt").exists()
             else []
         )
-        d: dict[str, Any] = {"commands": sorted(set(cmds)), "runs": infos, "tasks": {}}
+        d: dict[str, Any] = {
+            "assembled": {
+                "at": out["created"],
+                "commit": _git_commit(),
+                "run_commits": sorted({str(i.get("commit")) for i in infos.values()}),
+            },
+            "commands": sorted(set(cmds)),
+            "runs": infos,
+            "tasks": {},
+        }
         d["seeds"] = sorted(int(s) for s in df["seed"].unique())
         for task, g in df.groupby("task", sort=False):
             wide = g.pivot_table(index=["seed", "user"], columns="model", values="NDCG@20")
@@ -319,23 +332,63 @@ def assemble(args: argparse.Namespace) -> None:
     )
 
 
-def _carry_over(out: dict[str, Any]) -> None:
-    """Keep the datasets of the previous results file that have no parts here (not rerun, e.g.
-    lastfm-hetrec, whose hybrid fit takes over an hour on this machine), marked as such."""
-    old_path = RESULTS / "cold_users.json"
+def _carry_over(out: dict[str, Any], results: Path = RESULTS) -> None:
+    """Keep the datasets of the previous results file that have no parts here (not rerun: the
+    parts folder is git-ignored, so a fresh checkout re-assembling one dataset has only that
+    dataset's parts), unchanged and marked as such, with when and from which commit they were
+    assembled. A dataset rerun here whose new entry lacks models of its previous entry is
+    reported (e.g. only the hybrid rerun: the baselines' rows are gone)."""
+    old_path = results / "cold_users.json"
     if not old_path.exists():
         return
     old = json.loads(old_path.read_text())
     for name, d in old.get("datasets", {}).items():
         if name in out["datasets"]:
+            lost = _models(d) - _models(out["datasets"][name])
+            if lost:
+                print(
+                    f"warning: {name}: models of the previous entry without parts here, "
+                    f"dropped: {', '.join(sorted(lost))} (rerun them before assembling)",
+                    file=sys.stderr,
+                )
             continue
         d = dict(d)
+        if "assembled" not in d:  # assembled before the per-dataset record: the file's time,
+            # and the commit that stored that file (its figures are as committed there)
+            d["assembled"] = {
+                "at": old.get("created"),
+                "commit": None,
+                "stored_in": _last_commit(old_path),
+            }
         d.setdefault(
             "carried_over",
-            f"not rerun: kept from the results file assembled {old.get('created')} (the code "
+            f"not rerun: kept from the results file assembled {d['assembled']['at']} (the code "
             "of that time; its commands above)",
         )
-        out["datasets"][name] = d
+        out["datasets"][name] = dict(
+            {"assembled": d.pop("assembled"), "carried_over": d.pop("carried_over")}, **d
+        )
+
+
+def _models(d: dict[str, Any]) -> set[str]:
+    return {m for t in d.get("tasks", {}).values() for m in t.get("models", {})}
+
+
+def _last_commit(path: Path) -> str | None:
+    """The last commit that changed ``path`` (None outside git or when never committed)."""
+    import subprocess
+
+    try:
+        r = subprocess.run(
+            ["git", "log", "-1", "--format=%H", "--", path.name],
+            cwd=path.parent,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return r.stdout.strip() or None
 
 
 def _must_show(tasks: dict[str, Any]) -> dict[str, Any]:
