@@ -36,6 +36,14 @@ log = logging.getLogger(__name__)
 TOWER_WEIGHTS = "tower.safetensors"
 TOWER_META = "tower.json"
 
+#: tokens per NEW text a :class:`FinetunedEncoder` embeds (a new item's or user's words): the
+#: frozen :class:`~kgrec.text.TransformerEncoder`'s default, the length the ridge map that starts
+#: the hybrid's tower head was fitted at. The tower itself trains on the catalog's texts at
+#: ``FinetuneConfig.max_length`` (64: the CPU cost bound). Encoding new users' reviews at 64
+#: tokens instead cost 0.003-0.005 validation NDCG@20 on amazon-instruments
+#: (``bench/research/user_text/tower_vs_frozen.json``)
+ENCODE_MAX_LENGTH = 256
+
 
 class TextTower:
     """A fine-tunable text encoder: ``module`` (an ``nn.Module`` mapping a :class:`TowerBatch` to
@@ -77,12 +85,15 @@ class TextTower:
         self.dim = int(backbone.config.hidden_size)
 
     # ------------------------------------------------------------------ inputs
-    def tokenize(self, texts: Sequence[str]) -> tuple[Any, Any, np.ndarray]:
-        """(input_ids, mask, lengths): right-padded int64 tensors of ``texts``."""
+    def tokenize(
+        self, texts: Sequence[str], max_length: int | None = None
+    ) -> tuple[Any, Any, np.ndarray]:
+        """(input_ids, mask, lengths): right-padded int64 tensors of ``texts``, truncated to
+        ``max_length`` tokens (default: ``config.max_length``)."""
         import torch
 
         texts = check_texts(texts)
-        enc = token_ids(self.tokenizer, texts, self.config.max_length)
+        enc = token_ids(self.tokenizer, texts, max_length or self.config.max_length)
         lengths = np.fromiter((len(x) for x in enc), np.int64, count=len(enc))
         width = int(lengths.max()) if len(enc) else 1
         pad = self.tokenizer.pad_token_id or 0
@@ -93,12 +104,14 @@ class TextTower:
             mask[r, : len(row)] = 1
         return torch.from_numpy(ids), torch.from_numpy(mask), lengths
 
-    def prepare(self, texts: Sequence[str], *, batch_size: int = 64) -> TowerData:
+    def prepare(
+        self, texts: Sequence[str], *, batch_size: int = 64, max_length: int | None = None
+    ) -> TowerData:
         """Token tensors of ``texts`` and, in ``top-layers`` mode, the frozen layers' outputs,
         computed once (length-sorted batches) for the whole run."""
         import torch
 
-        ids, mask, lengths = self.tokenize(texts)
+        ids, mask, lengths = self.tokenize(texts, max_length)
         data = TowerData(input_ids=ids, mask=mask, lengths=lengths)
         if self.config.mode == "top-layers" and self.module.split > 0:
             hidden = torch.zeros(ids.shape[0], ids.shape[1], self.dim)
@@ -132,18 +145,20 @@ class TextTower:
         self.module.train(was)
         return out
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Vectors of new texts through the whole (fine-tuned) network."""
+    def encode(self, texts: Sequence[str], *, max_length: int | None = None) -> np.ndarray:
+        """Vectors of new texts through the whole (fine-tuned) network, truncated to
+        ``max_length`` tokens (default: ``config.max_length``, the training length)."""
         texts = check_texts(texts)
         if not texts:
             return np.empty((0, self.dim), np.float32)
-        data = self.prepare(texts)
+        data = self.prepare(texts, max_length=max_length)
         return self.encode_data(data)
 
     # ------------------------------------------------------------------ weights
-    def encoder(self) -> FinetunedEncoder:
-        """This tower as a :class:`~kgrec.text.TextEncoder` (cacheable by its weights hash)."""
-        return FinetunedEncoder(self)
+    def encoder(self, max_length: int = ENCODE_MAX_LENGTH) -> FinetunedEncoder:
+        """This tower as a :class:`~kgrec.text.TextEncoder` of new texts at up to
+        ``max_length`` tokens (cacheable by its weights hash)."""
+        return FinetunedEncoder(self, max_length=max_length)
 
     def trainable_state(self) -> dict[str, Any]:
         """The tensors that fine-tuning changes (names as in ``module.state_dict()``)."""
@@ -252,16 +267,20 @@ class TextTower:
 
 class FinetunedEncoder:
     """:class:`~kgrec.text.TextEncoder` over a :class:`TextTower`: the fine-tuned vectors of new
-    texts, with an :class:`EncoderKey` whose ``model_hash`` covers the base model's files and the
-    tower's trained tensors."""
+    texts (truncated to ``max_length`` tokens, :data:`ENCODE_MAX_LENGTH` by default), with an
+    :class:`EncoderKey` whose ``model_hash`` covers the base model's files and the tower's trained
+    tensors."""
 
-    def __init__(self, tower: TextTower) -> None:
+    def __init__(self, tower: TextTower, *, max_length: int = ENCODE_MAX_LENGTH) -> None:
+        if max_length < 2:
+            raise ValueError(f"max_length must be >= 2 (got {max_length})")
         self.tower = tower
+        self.max_length = int(max_length)
         self._key: EncoderKey | None = None
 
     @classmethod
-    def load(cls, path: str | Path) -> FinetunedEncoder:
-        return cls(TextTower.load(path))
+    def load(cls, path: str | Path, *, max_length: int = ENCODE_MAX_LENGTH) -> FinetunedEncoder:
+        return cls(TextTower.load(path), max_length=max_length)
 
     @property
     def model_id(self) -> str:
@@ -272,7 +291,7 @@ class FinetunedEncoder:
         return self.tower.dim
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        return self.tower.encode(texts)
+        return self.tower.encode(texts, max_length=self.max_length)
 
     def cache_key(self) -> EncoderKey:
         if self._key is None:
@@ -281,7 +300,7 @@ class FinetunedEncoder:
                 model_hash=hashlib.sha256(
                     (self.tower.base_hash + self.tower.weights_hash()).encode()
                 ).hexdigest(),
-                max_length=self.tower.config.max_length,
+                max_length=self.max_length,
                 pooling=self.tower.module.pooling,
                 normalize=True,
                 precision="fp32",

@@ -101,6 +101,26 @@ def test_save_load_safetensors_and_cache_key(mode, tmp_path, base_vectors):
     assert key1.digest() != base_key.digest()
 
 
+def test_finetuned_encoder_embeds_new_texts_at_the_frozen_encoders_length(base_vectors):
+    """New texts (a new item's or user's words) go through the tower at ENCODE_MAX_LENGTH tokens,
+    not at the 64 it trains on: an untrained tower's encoder equals the frozen encoder at that
+    length on a text longer than 64 tokens, and truncating it to 64 changes the vector."""
+    from kgrec.text._finetune import ENCODE_MAX_LENGTH
+
+    long = [" ".join(f"the {w} knob and the {w} string" for w in TEXTS[2].split()) * 2]
+    tower = TextTower(FinetuneConfig(mode="top-layers"))
+    assert len(tower.tokenize(long)[0][0]) == tower.config.max_length  # truncated at training
+    enc = tower.encoder()
+    frozen = TransformerEncoder(max_length=ENCODE_MAX_LENGTH, threads=1, progress=False)
+    np.testing.assert_allclose(enc.encode(long), frozen.encode(long), atol=1e-5)
+    assert np.abs(enc.encode(long) - tower.encode(long)).max() > 1e-3
+    assert enc.cache_key().max_length == ENCODE_MAX_LENGTH
+    assert FinetunedEncoder(tower, max_length=64).cache_key() != enc.cache_key()
+    np.testing.assert_allclose(
+        FinetunedEncoder(tower, max_length=64).encode(long), tower.encode(long), atol=1e-6
+    )
+
+
 def test_load_refuses_a_missing_tower(tmp_path):
     from kgrec.errors import KgrecError
 
