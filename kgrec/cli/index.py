@@ -115,7 +115,8 @@ def _read_ids(path: Path, n: int) -> list[str]:
     "--tune",
     "target",
     type=float,
-    help="Raise nprobe / efSearch until the self-check recall@10 reaches this (e.g. 0.95).",
+    help="Raise nprobe / efSearch until the self-check recall@10 reaches this, a recall in "
+    "(0, 1] (e.g. 0.95).",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="k-means / probe seed.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing index directory.")
@@ -141,6 +142,8 @@ def build(
     """Build an index from VECTORS (an .npy matrix, one row per item) and save it to --out."""
     from kgrec._atomic import check_out_dir
 
+    if target is not None and not 0.0 < target <= 1.0:  # click's FloatRange lets NaN through
+        raise click.BadParameter(f"a recall in (0, 1], got {target}", param_hint="--tune")
     try:
         check_out_dir(out, overwrite=overwrite)
     except KgrecError as exc:

@@ -12,6 +12,9 @@ The guesses (each written with the reason as a TOML comment, so that a user can 
   (with a comment saying how to add them).
 * triples (head, relation, tail) and links (item, entity): by name, else by position.
 
+A column taken by position (no header matched) is marked ``# by position`` in the spec and named
+in the notes, since it is the guess most worth checking.
+
 The result is meant to build without edits (``kgrec graph build``); ``kgrec graph check`` says
 what it would build.
 """
@@ -62,6 +65,19 @@ def _numeric(col: pd.Series) -> bool:
 
 def _pick(columns: list[str], pattern: re.Pattern, exclude: set[str]) -> str | None:
     return next((c for c in columns if c not in exclude and pattern.search(c)), None)
+
+
+def _by_name_or_position(
+    columns: list[str], pattern: re.Pattern, exclude: set[str], what: str, notes: list[str]
+) -> tuple[str, str]:
+    """The column whose name matches ``pattern``, else the first one not in ``exclude``, with
+    the TOML comment to write beside it (empty when found by name)."""
+    found = _pick(columns, pattern, exclude)
+    if found is not None:
+        return found, ""
+    col = next(c for c in columns if c not in exclude)
+    notes.append(f"no column is named like {what}: took {col!r} by position; check it")
+    return col, f"  # by position: no column is named like {what}"
 
 
 def _q(v: str) -> str:
@@ -173,8 +189,8 @@ def propose_spec(
     if len(cols) < 2:
         raise DataError(f"need at least a user and an item column, found {cols}", path=interactions)
     frame = raw.frame
-    user = _pick(cols, _USER, set()) or cols[0]
-    item = _pick(cols, _ITEM, {user}) or next(c for c in cols if c != user)
+    user, user_why = _by_name_or_position(cols, _USER, set(), "a user id", notes)
+    item, item_why = _by_name_or_position(cols, _ITEM, {user}, "an item id", notes)
     used = {user, item}
     sample = frame.head(SAMPLE)
     opt: dict[str, str] = {}
@@ -188,7 +204,7 @@ def propose_spec(
         else:
             notes.append(f"{c!r} looks like a {key} but its values are not numbers: left out")
     lines += ["[source.interactions]", f"file = {_q(_rel(interactions, out_dir))}"]
-    lines += [f"user = {_q(user)}", f"item = {_q(item)}"]
+    lines += [f"user = {_q(user)}{user_why}", f"item = {_q(item)}{item_why}"]
     lines += [f"{k} = {_q(v)}" for k, v in opt.items()]
     pairs = frame[[user, item]].astype(str)
     dups = int(pairs.duplicated().sum())
@@ -209,9 +225,13 @@ def propose_spec(
     if items is not None:
         iraw = read_table(items)
         icols = iraw.columns
-        id_col = (
-            item if item in icols else (_pick(icols, re.compile(r"id$", re.I), set()) or icols[0])
-        )
+        id_why = ""
+        if item in icols:
+            id_col = item
+        else:
+            id_col, id_why = _by_name_or_position(
+                icols, re.compile(r"id$", re.I), set(), "an item id", notes
+            )
         free_text: list[str] = []
         isample = iraw.frame.head(SAMPLE)
         col_lines: list[str] = []
@@ -235,38 +255,54 @@ def propose_spec(
                     rel.append(f"delimiter = {_q(k.delimiter)}")
                 relations.append("\n".join(rel) + "\n")
                 text_fields.append(c)
-        lines += ["[source.items]", f"file = {_q(_rel(items, out_dir))}", f"id = {_q(id_col)}"]
+        lines += [
+            "[source.items]",
+            f"file = {_q(_rel(items, out_dir))}",
+            f"id = {_q(id_col)}{id_why}",
+        ]
         lines += ["# free-text columns (titles, descriptions): rendered into item text as they are"]
         lines.append(f"text = {json.dumps(free_text, ensure_ascii=False)}")
         lines += ["# the columns, as guessed from a sample:", *col_lines, ""]
     if triples is not None:
         traw = read_table(triples)
         tc = traw.columns
-        head = _pick(tc, re.compile(r"^(head|subject|h$|src|source)", re.I), set()) or tc[0]
-        rel_c = _pick(tc, re.compile(r"^(relation|predicate|rel|r$|property)", re.I), {head})
-        rel_c = rel_c or next(c for c in tc if c != head)
-        tail = _pick(tc, re.compile(r"^(tail|object|t$|dst|target)", re.I), {head, rel_c})
-        tail = tail or next(c for c in tc if c not in (head, rel_c))
+        if len(tc) < 3:
+            raise DataError(f"need head, relation and tail columns, found {tc}", path=triples)
+        head, head_why = _by_name_or_position(
+            tc, re.compile(r"^(head|subject|h$|src|source)", re.I), set(), "a head", notes
+        )
+        rel_c, rel_why = _by_name_or_position(
+            tc,
+            re.compile(r"^(relation|predicate|rel|r$|property)", re.I),
+            {head},
+            "a relation",
+            notes,
+        )
+        tail, tail_why = _by_name_or_position(
+            tc, re.compile(r"^(tail|object|t$|dst|target)", re.I), {head, rel_c}, "a tail", notes
+        )
         lines += [
             "[source.kg]",
             f"file = {_q(_rel(triples, out_dir))}",
-            f"head = {_q(head)}",
-            f"relation = {_q(rel_c)}",
-            f"tail = {_q(tail)}",
+            f"head = {_q(head)}{head_why}",
+            f"relation = {_q(rel_c)}{rel_why}",
+            f"tail = {_q(tail)}{tail_why}",
             "",
         ]
     if links is not None:
         lraw = read_table(links)
         lc = lraw.columns
-        li = _pick(lc, _ITEM, set()) or lc[0]
-        le = _pick(lc, re.compile(r"(entity|node|kg)", re.I), {li}) or next(
-            c for c in lc if c != li
+        if len(lc) < 2:
+            raise DataError(f"need item and entity columns, found {lc}", path=links)
+        li, li_why = _by_name_or_position(lc, _ITEM, set(), "an item id", notes)
+        le, le_why = _by_name_or_position(
+            lc, re.compile(r"(entity|node|kg)", re.I), {li}, "an entity", notes
         )
         lines += [
             "[source.links]",
             f"file = {_q(_rel(links, out_dir))}",
-            f"item = {_q(li)}",
-            f"entity = {_q(le)}",
+            f"item = {_q(li)}{li_why}",
+            f"entity = {_q(le)}{le_why}",
             "",
         ]
     lines += ["[interactions]", 'relation = "interacts"']

@@ -310,7 +310,10 @@ class VectorIndex:
             self._require_built().set_search_params(nprobe=nprobe, ef_search=ef_search)
 
     def tune(self, target_recall: float = 0.95, *, k: int | None = None) -> RecallReport:
-        """Double IVF ``nprobe`` / HNSW ``efSearch`` until the self-check reaches the target."""
+        """Double IVF ``nprobe`` / HNSW ``efSearch`` until the self-check reaches the target
+        (a recall in (0, 1]; anything else is a ``ValueError``, never a silent no-op)."""
+        if not 0.0 < target_recall <= 1.0:  # also refuses NaN
+            raise ValueError(f"target recall must be in (0, 1], got {target_recall!r}")
         report = self.self_check(k)
         backend = self._require_built()
         if not isinstance(backend, FaissBackend) or self.spec_ is None:

@@ -115,3 +115,36 @@ def test_init_refuses_to_overwrite(tmp_path):
     spec.write_text("x")
     r = CliRunner().invoke(cli, ["graph", "init", "--interactions", str(inter), "--out", str(spec)])
     assert r.exit_code != 0 and "already exists" in str(r.exception)
+
+
+def test_columns_taken_by_position_are_marked_and_named(tmp_path):
+    (tmp_path / "log.csv").write_text("a,b,c\nx1,y1,3\nx2,y2,4\n")
+    (tmp_path / "kg.tsv").write_text("s\tp\to\ne1\tr\te2\n")
+    (tmp_path / "links.tsv").write_text("thing\tref\ny1\te1\n")
+    spec = tmp_path / "s.toml"
+    r = CliRunner().invoke(
+        cli,
+        ["graph", "init", "--interactions", str(tmp_path / "log.csv"), "--triples", str(tmp_path / "kg.tsv"),
+         "--links", str(tmp_path / "links.tsv"), "--out", str(spec)],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    text = spec.read_text()
+    s = tomllib.loads(text)
+    assert (s["source"]["interactions"]["user"], s["source"]["interactions"]["item"]) == ("a", "b")
+    assert 'user = "a"  # by position: no column is named like a user id' in text
+    assert 'item = "b"  # by position: no column is named like an item id' in text
+    assert (s["source"]["kg"]["head"], s["source"]["kg"]["relation"]) == ("s", "p")
+    assert text.count("# by position") == 7  # user, item, head, relation, tail, link item, entity
+    assert "took 'a' by position; check it" in r.output
+    assert "took 'ref' by position; check it" in r.output
+
+
+def test_named_columns_are_not_marked(tmp_path):
+    inter, items = _write(tmp_path)
+    spec = tmp_path / "s.toml"
+    r = CliRunner().invoke(
+        cli,
+        ["graph", "init", "--interactions", str(inter), "--items", str(items), "--out", str(spec)],
+    )
+    assert r.exit_code == 0, r.output
+    assert "by position" not in spec.read_text() and "by position" not in r.output

@@ -62,6 +62,17 @@ def test_build_default_ids_ivf_and_tune(vectors, tmp_path):
     assert VectorIndex.load(out).vocabulary.ids[:2].tolist() == ["0", "1"]
 
 
+@pytest.mark.parametrize("target", ["1.5", "0", "nan"])
+def test_tune_outside_0_1_is_a_usage_error_before_anything_is_written(
+    vectors, tmp_path, capsys, target
+):
+    path, _, _ = vectors
+    out = tmp_path / "idx"
+    assert main(["index", "build", str(path), "-o", str(out), "--tune", target]) == 2
+    assert "Invalid value for --tune: a recall in (0, 1]" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_errors_are_clear(vectors, tmp_path, capsys):
     path, _, _ = vectors
     out = tmp_path / "idx"

@@ -203,3 +203,11 @@ def test_missing_values_of_a_multi_valued_column(tmp_path):
     assert "Drama" not in g.vocabs["genre"]
     assert g.edges[("item", "has_genre", "genre")].shape[1] == 5
     assert any("1 genres value(s) in ['Drama']" in n for n in g.notes)
+
+
+def test_check_names_a_min_rating_of_zero(tmp_path):
+    from kgrec.graph._check import check_spec
+
+    path = write_catalog(tmp_path, SPEC.replace("min_rating = 4", "min_rating = 0"))
+    text = check_spec(load_spec(path))
+    assert "5 positive edges (rating >= 0)" in text

@@ -211,6 +211,14 @@ def test_tune_raises_search_effort_to_target():
     assert idx.info().nprobe > 1
 
 
+@pytest.mark.parametrize("target", [0.0, 1.5, -0.2, float("nan")])
+def test_tune_refuses_a_target_that_is_not_a_recall(target):
+    x, _ = clustered(300, 8)
+    idx = VectorIndex(IndexConfig(factory="IVF8,Flat", nprobe=1)).build(x)
+    with pytest.raises(ValueError, match=r"target recall must be in \(0, 1\]"):
+        idx.tune(target)
+
+
 # files --------------------------------------------------------------------------------------
 def test_saved_layout_and_overwrite(tmp_path):
     x, _ = clustered(200, 8)
