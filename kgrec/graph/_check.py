@@ -28,7 +28,11 @@ def check_spec(spec: GraphSpec) -> str:
         n_pos = int((inter["rating"] >= spec.interactions.min_rating).sum())
     out.append(
         f"would build: user -{spec.interactions.relation}-> item, {n_pos:,} positive edges"
-        + (f" (rating >= {spec.interactions.min_rating:g})" if spec.interactions.min_rating is not None else "")
+        + (
+            f" (rating >= {spec.interactions.min_rating:g})"
+            if spec.interactions.min_rating is not None
+            else ""
+        )
     )
     for i, r in enumerate(spec.relations):
         table = ds.items if r.on == "item" else ds.users
