@@ -303,7 +303,7 @@ class FinetunedEncoder:
                 max_length=self.max_length,
                 pooling=self.tower.module.pooling,
                 normalize=True,
-                precision="fp32",
+                precision="bf16-autocast" if self.tower.config.mixed_precision else "fp32",
                 dim=self.dim,
             )
         return self._key

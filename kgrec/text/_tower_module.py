@@ -38,8 +38,11 @@ class FinetuneConfig:
     LoRA adapter (``lora_targets``: names of the Linear modules that get one; BERT-style
     ``query``/``key``/``value``/``dense``). ``max_length``: tokens per text. ``lr``: learning rate
     of the tower's weights (the head above it has its own). ``epochs``: passes over the training
-    items; ``batch_size``: items per step. ``mixed_precision`` / ``gradient_checkpointing``: GPU
-    options (bf16 autocast; recompute activations), ignored on CPU.
+    items; ``batch_size``: items per step. ``mixed_precision``: the encoder's forward under bf16
+    autocast on the device its weights are on (the pooled vectors stay float32).
+    ``gradient_checkpointing``: each trained layer recomputes its activations in the backward pass
+    (less memory, more time). Both are meant for a GPU; the tower itself has no GPU placement yet
+    (it trains where its weights are: the CPU), so on a CPU they only cost time.
     """
 
     mode: str = "top-layers"
@@ -178,9 +181,13 @@ def tower_module_class() -> type:
                 self.split = 0
             else:
                 raise KgrecError("text-finetune mode 'none' has no tower")
-            if config.gradient_checkpointing and torch.cuda.is_available():
+            if config.gradient_checkpointing:
                 base = backbone.get_base_model() if config.mode == "lora" else backbone
-                base.gradient_checkpointing_enable()
+                kw = {"use_reentrant": False}  # grads reach every weight, inputs or not
+                if hasattr(base, "activation_checkpointing_enable"):  # transformers >= 5.x
+                    base.activation_checkpointing_enable(kw)
+                else:
+                    base.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kw)
             self.backbone = backbone
 
         # -------------------------------------------------------------- pieces
@@ -212,6 +219,12 @@ def tower_module_class() -> type:
 
         def forward(self, batch: TowerBatch) -> Any:
             """Pooled (and L2-normalised, as the base encoder) text vectors (b, d)."""
+            device = next(self.backbone.parameters()).device.type
+            with torch.autocast(device, dtype=torch.bfloat16, enabled=self.config.mixed_precision):
+                h = self._hidden(batch)
+            return pool(h.float(), batch.mask, self.pooling, True)
+
+        def _hidden(self, batch: TowerBatch) -> Any:
             mask = batch.mask
             if self.config.mode == "top-layers":
                 h = batch.hidden
@@ -225,7 +238,7 @@ def tower_module_class() -> type:
                 h = self.backbone(
                     input_ids=ids, attention_mask=mask, token_type_ids=torch.zeros_like(ids)
                 ).last_hidden_state
-            return pool(h.float(), mask, self.pooling, True)
+            return h
 
     return TextTowerModule
 

@@ -65,6 +65,47 @@ def test_untrained_tower_equals_base_encoder(mode, base_vectors):
     assert {"lora": n_train < 0.01 * n_all, "full": n_train == n_all}.get(mode, n_train < n_all)
 
 
+@pytest.mark.parametrize("mode", ["top-layers", "lora", "full"])
+def test_mixed_precision_is_bf16_autocast_close_to_fp32(mode, base_vectors):
+    tower = TextTower(FinetuneConfig(mode=mode, mixed_precision=True))
+    v = tower.encode(TEXTS)
+    assert v.dtype == np.float32
+    cos = (v * base_vectors).sum(1)
+    assert cos.min() > 0.98 and not np.allclose(v, base_vectors, atol=1e-5)  # bf16, not fp32
+    key = tower.encoder().cache_key()
+    assert key.precision == "bf16-autocast"
+    assert key != TextTower(FinetuneConfig(mode=mode)).encoder().cache_key()
+    _step(tower)  # a backward pass through the autocast forward reaches the trained weights
+    assert all(torch.isfinite(p).all() for p in tower.parameters())
+
+
+def _grads(tower: TextTower) -> list[torch.Tensor]:
+    data = tower.prepare(TEXTS)
+    tower.module.train()
+    torch.manual_seed(0)  # the same dropout masks with and without checkpointing
+    v = tower.module(data.batch(np.arange(len(TEXTS))))
+    (-(v[0] * v[1]).sum()).backward()
+    # None: a weight outside the pooled path (the unused BERT pooler in full mode)
+    return [None if p.grad is None else p.grad.clone() for p in tower.parameters()]
+
+
+@pytest.mark.parametrize("mode", ["top-layers", "lora", "full"])
+def test_gradient_checkpointing_gives_the_same_gradients(mode, base_vectors):
+    torch.manual_seed(1)  # the same LoRA initialisation in both towers
+    plain = _grads(TextTower(FinetuneConfig(mode=mode)))
+    torch.manual_seed(1)
+    ckpt_tower = TextTower(FinetuneConfig(mode=mode, gradient_checkpointing=True))
+    layer = ckpt_tower.module._bert().encoder.layer[-1]
+    assert layer.gradient_checkpointing  # the trained layers recompute in backward
+    ckpt = _grads(ckpt_tower)
+    assert len(plain) == len(ckpt) > 0
+    assert sum(g is not None for g in plain) > 0
+    for a, b in zip(plain, ckpt, strict=True):
+        assert (a is None) == (b is None)
+        if a is not None:
+            torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-4)
+
+
 def test_cached_lower_layers_match_full_forward(base_vectors):
     """top-layers: the cached frozen outputs + trained layers give what the whole net gives."""
     tower = TextTower(FinetuneConfig(mode="top-layers", top_layers=1))
