@@ -120,7 +120,7 @@ class TextTower:
             for s in range(0, len(order), batch_size):
                 idx = torch.from_numpy(order[s : s + batch_size])
                 w = int(max(1, lengths[idx.numpy()].max()))
-                hidden[idx, :w] = self.module.lower(ids[idx, :w], mask[idx, :w])
+                hidden[idx, :w] = self.module.lower(ids[idx, :w], mask[idx, :w]).cpu()
             data.hidden = hidden
             log.info(
                 "text tower: cached the %d frozen layers' outputs of %d texts (%.0f MB)",
@@ -141,7 +141,7 @@ class TextTower:
         with torch.no_grad():
             for s in range(0, len(order), batch_size):
                 idx = order[s : s + batch_size]
-                out[idx] = self.module(data.batch(idx)).numpy()
+                out[idx] = self.module(data.batch(idx)).cpu().numpy()
         self.module.train(was)
         return out
 

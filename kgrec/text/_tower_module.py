@@ -41,8 +41,8 @@ class FinetuneConfig:
     items; ``batch_size``: items per step. ``mixed_precision``: the encoder's forward under bf16
     autocast on the device its weights are on (the pooled vectors stay float32).
     ``gradient_checkpointing``: each trained layer recomputes its activations in the backward pass
-    (less memory, more time). Both are meant for a GPU; the tower itself has no GPU placement yet
-    (it trains where its weights are: the CPU), so on a CPU they only cost time.
+    (less memory, more time). Both are meant for a GPU (the hybrid trains its tower on its
+    ``TrainingOptions.device``); on a CPU they only cost time.
     """
 
     mode: str = "top-layers"
@@ -102,6 +102,14 @@ class TowerBatch:
     mask: Any
     hidden: Any = None
     input_ids: Any = None
+
+    def to(self, device: Any) -> TowerBatch:
+        """The batch on ``device`` (the tower's weights' device)."""
+        return TowerBatch(
+            mask=self.mask.to(device),
+            hidden=None if self.hidden is None else self.hidden.to(device),
+            input_ids=None if self.input_ids is None else self.input_ids.to(device),
+        )
 
 
 @dataclass
@@ -210,6 +218,8 @@ def tower_module_class() -> type:
             """Frozen layers' output (``top-layers`` mode): the hidden state below the trained
             layers, without gradient."""
             bert = self._bert()
+            device = next(bert.parameters()).device
+            input_ids, mask = input_ids.to(device), mask.to(device)
             with torch.no_grad():
                 h = bert.embeddings(input_ids=input_ids, token_type_ids=torch.zeros_like(input_ids))
                 ext = self._ext_mask(mask, h)
@@ -218,9 +228,13 @@ def tower_module_class() -> type:
             return h
 
         def forward(self, batch: TowerBatch) -> Any:
-            """Pooled (and L2-normalised, as the base encoder) text vectors (b, d)."""
-            device = next(self.backbone.parameters()).device.type
-            with torch.autocast(device, dtype=torch.bfloat16, enabled=self.config.mixed_precision):
+            """Pooled (and L2-normalised, as the base encoder) text vectors (b, d), on the
+            device of the weights (the batch is moved there)."""
+            device = next(self.backbone.parameters()).device
+            batch = batch.to(device)
+            with torch.autocast(
+                device.type, dtype=torch.bfloat16, enabled=self.config.mixed_precision
+            ):
                 h = self._hidden(batch)
             return pool(h.float(), batch.mask, self.pooling, True)
 

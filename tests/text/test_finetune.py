@@ -188,7 +188,7 @@ N_USERS, N_ITEMS, N_GROUPS = 50, 36, 3
 GENRES = ["space opera with starships", "romantic comedy in paris", "haunted house horror"]
 
 
-def _hybrid_with_tower(mode: str = "top-layers", **extra):
+def _hybrid_with_tower(mode: str = "top-layers", device: str = "cpu", tower_extra=None, **extra):
     from kgrec.models import HybridConfig, HybridRecommender
     from kgrec.models.hybrid import HybridInputs
     from kgrec.testing import synthetic_matrix
@@ -196,7 +196,7 @@ def _hybrid_with_tower(mode: str = "top-layers", **extra):
 
     group = np.arange(N_ITEMS) % N_GROUPS
     texts = [f"film {i}: a {GENRES[g]}" for i, g in enumerate(group)]
-    tower = TextTower(FinetuneConfig(mode=mode))
+    tower = TextTower(FinetuneConfig(mode=mode, **(tower_extra or {})))
     text = tower.encode(texts)
     inputs = HybridInputs(N_USERS, N_ITEMS, item_text=text)
     cfg = HybridConfig(
@@ -209,7 +209,7 @@ def _hybrid_with_tower(mode: str = "top-layers", **extra):
         text_finetune_lr=1e-3,
         **extra,
     )
-    opts = TrainingOptions(epochs=3, batch_size=16, lr=1e-2, patience=0, seed=7)
+    opts = TrainingOptions(epochs=3, batch_size=16, lr=1e-2, patience=0, seed=7, device=device)
     model = HybridRecommender(
         cfg, options=opts, inputs=inputs, text_tower=tower, tower_data=tower.prepare(texts)
     )
@@ -228,6 +228,20 @@ def test_hybrid_tower_trains_and_embeds_cold_items():
     enc = model.text_encoder()
     assert isinstance(enc, FinetunedEncoder)
     # a cold item inside the model is exactly what embed_items gives for its text
+    v = model.embed_items(text=model.tower_text_[[0, 1]])
+    np.testing.assert_allclose(v, model.item_vecs_[[0, 1]], atol=1e-5)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (none here)")
+@pytest.mark.parametrize("mode", ["top-layers", "lora"])
+def test_tower_trains_on_cuda_with_mixed_precision_and_checkpointing(mode):
+    model = _hybrid_with_tower(
+        mode, device="cuda", tower_extra={"mixed_precision": True, "gradient_checkpointing": True}
+    )
+    assert model.uses_tower() and len(model.tower_result_["history"]) == 3
+    assert {p.device.type for p in model.text_tower_.module.parameters()} == {"cpu"}
+    assert {p.device.type for p in model.tower_head_.parameters()} == {"cpu"}
+    assert np.isfinite(model.item_vecs_).all()
     v = model.embed_items(text=model.tower_text_[[0, 1]])
     np.testing.assert_allclose(v, model.item_vecs_[[0, 1]], atol=1e-5)
 

@@ -72,8 +72,8 @@ def _holdout_recall(
     active = np.flatnonzero(np.diff(r.indptr) > 0)
     if len(active) == 0:
         return 0.0
-    s = users[torch.from_numpy(active)] @ vecs.T
-    top = torch.topk(s, min(k, s.shape[1]), dim=1).indices.numpy()
+    s = users[torch.from_numpy(active).to(users.device)] @ vecs.T
+    top = torch.topk(s, min(k, s.shape[1]), dim=1).indices.cpu().numpy()
     rel = r[active]
     hits = np.take_along_axis(rel.toarray(), top, 1).sum(1)
     return float(np.mean(hits / np.minimum(np.diff(rel.indptr), k)))
@@ -99,10 +99,12 @@ def train_text_tower(
     holdout: float = 0.1,
     progress: bool | None = None,
     check_fn: Any = None,
+    device: str = "cpu",
 ) -> dict[str, Any]:
     """Train ``tower`` (a :class:`~kgrec.text.TextTower`) and ``head`` on the warm items of
-    ``train``; restores the best epoch (on ``check_fn()`` when given, e.g. Recall@20 of cold
-    validation items, else on the held-out warm items); returns the history."""
+    ``train``, on ``device``; restores the best epoch (on ``check_fn()`` when given, e.g.
+    Recall@20 of cold validation items, else on the held-out warm items) and leaves both on the
+    CPU; returns the history."""
     from tqdm import tqdm
 
     rng = np.random.default_rng(seed)
@@ -114,11 +116,15 @@ def train_text_tower(
     if len(fit_items) < 2:
         raise KgrecError("the text tower needs at least 2 warm items to train on")
     csc = sp.csc_matrix(train, dtype=np.float32)
-    users = torch.from_numpy(np.asarray(user_vecs, np.float32))
-    graph = torch.from_numpy(np.asarray(item_vecs, np.float32)[fit_items])
+    dev = torch.device(device)
+    users = torch.from_numpy(np.asarray(user_vecs, np.float32)).to(dev)
+    graph = torch.from_numpy(np.asarray(item_vecs, np.float32)[fit_items]).to(dev)
     pos_in_fit = np.full(train.shape[1], -1, np.int64)
     pos_in_fit[fit_items] = np.arange(len(fit_items))
+    bags = None if bags is None else bags.to(dev)
     module = tower.module
+    module.to(dev)
+    head.to(dev)
     params = [{"params": tower.parameters(), "lr": lr}]
     if head_lr > 0:
         params.append({"params": list(head.parameters()), "lr": head_lr})
@@ -134,8 +140,8 @@ def train_text_tower(
             for s in range(0, len(items), 256):
                 b = items[s : s + 256]
                 t = module(data.batch(b))
-                out.append(head(t, None if bags is None else bags[torch.from_numpy(b)]))
-        return torch.cat(out) if out else torch.zeros(0, head.text.out_features)
+                out.append(head(t, None if bags is None else bags[torch.from_numpy(b).to(dev)]))
+        return torch.cat(out) if out else torch.zeros(0, head.text.out_features, device=dev)
 
     def check() -> float:
         if check_fn is not None:
@@ -165,19 +171,20 @@ def train_text_tower(
         ) as bar:
             for s in range(0, len(order), batch_size):
                 b = order[s : s + batch_size]
-                bt = torch.from_numpy(b)
+                bt = torch.from_numpy(b).to(dev)
                 t = module(data.batch(b))
                 h = head(t, None if bags is None else bags[bt])
                 sub = csc[:, b]
-                pu = torch.from_numpy(sub.indices.astype(np.int64))
-                pk = torch.from_numpy(np.repeat(np.arange(len(b)), np.diff(sub.indptr)))
-                loss = torch.zeros(())
+                pu = torch.from_numpy(sub.indices.astype(np.int64)).to(dev)
+                pk = torch.from_numpy(np.repeat(np.arange(len(b)), np.diff(sub.indptr))).to(dev)
+                loss = torch.zeros((), device=dev)
                 if len(pu):
                     logits = users.index_select(0, pu) @ h.T / tau
                     loss = loss + F.cross_entropy(logits, pk)
                 if contrast > 0:
                     lg = h @ graph.T / align_tau
-                    loss = loss + contrast * F.cross_entropy(lg, torch.from_numpy(pos_in_fit[b]))
+                    target = torch.from_numpy(pos_in_fit[b]).to(dev)
+                    loss = loss + contrast * F.cross_entropy(lg, target)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -208,6 +215,8 @@ def train_text_tower(
         if score > best:
             best, best_epoch = score, epoch
             best_state = (copy.deepcopy(tower.trainable_state()), copy.deepcopy(head.state_dict()))
+    module.to("cpu")
+    head.to("cpu")
     tower.load_weights(best_state[0])
     head.load_state_dict(best_state[1])
     head.eval()
@@ -318,6 +327,7 @@ class TextTowerMixin:
             seed=self.options.seed,
             progress=getattr(self.options, "progress", None),
             check_fn=check_fn,
+            device=self.options.device,
         )
         self.item_vecs_ = base_vecs
         self.tower_result_["fit_s"] = time.perf_counter() - t0
@@ -347,10 +357,11 @@ class TextTowerMixin:
 
     @staticmethod
     def _head_of(head: TowerHead, text: np.ndarray, bags: Any) -> np.ndarray:
+        dev = next(head.parameters()).device  # the training device while the tower trains
         with torch.no_grad():
-            t = torch.as_tensor(np.asarray(text, np.float32))
-            b = None if bags is None else torch.as_tensor(np.asarray(bags, np.float32))
-            return head(t, b).numpy()
+            t = torch.as_tensor(np.asarray(text, np.float32)).to(dev)
+            b = None if bags is None else torch.as_tensor(np.asarray(bags, np.float32)).to(dev)
+            return head(t, b).cpu().numpy()
 
     def text_encoder(self) -> Any | None:
         """The encoder whose vectors :meth:`embed_items` expects: a
