@@ -309,27 +309,32 @@ class TextTowerMixin:
                 return float(cold_validate(self))
 
         t0 = time.perf_counter()
-        self.tower_result_ = train_text_tower(
-            self.text_tower_,
-            self.tower_data_,
-            head,
-            bags=bags,
-            user_vecs=self.user_vecs_,
-            item_vecs=self.item_vecs_,
-            train=train,
-            epochs=c.text_finetune_epochs,
-            lr=c.text_finetune_lr,
-            head_lr=c.text_head_lr,
-            batch_size=128,
-            tau=c.tau,
-            align_tau=c.align_tau,
-            contrast=c.text_contrast,
-            seed=self.options.seed,
-            progress=getattr(self.options, "progress", None),
-            check_fn=check_fn,
-            device=self.options.device,
-        )
-        self.item_vecs_ = base_vecs
+        try:
+            result = train_text_tower(
+                self.text_tower_,
+                self.tower_data_,
+                head,
+                bags=bags,
+                user_vecs=self.user_vecs_,
+                item_vecs=self.item_vecs_,
+                train=train,
+                epochs=c.text_finetune_epochs,
+                lr=c.text_finetune_lr,
+                head_lr=c.text_head_lr,
+                batch_size=128,
+                tau=c.tau,
+                align_tau=c.align_tau,
+                contrast=c.text_contrast,
+                seed=self.options.seed,
+                progress=getattr(self.options, "progress", None),
+                check_fn=check_fn,
+                device=self.options.device,
+            )
+        finally:  # also on failure: nothing left on a GPU, the graph's item vectors restored
+            self.text_tower_.module.to("cpu")
+            head.to("cpu")
+            self.item_vecs_ = base_vecs
+        self.tower_result_ = result
         self.tower_result_["fit_s"] = time.perf_counter() - t0
         self.tower_head_ = head
         self.tower_text_ = self.text_tower_.encode_data(self.tower_data_)
